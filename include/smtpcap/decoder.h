@@ -174,8 +174,9 @@ typedef struct smtpcap_event {
 } smtpcap_event;
 
 /* Called once per event, in order. Strings and arrays in *ev are valid only during the call.
- * Return 0 to go on; non-zero stops the current feed call (it returns SMTPCAP_STOPPED). */
-typedef int (*smtpcap_event_cb)(void *user, const smtpcap_event *ev);
+ * Every string the decoder hands out (events and summary) is valid UTF-8 with no control
+ * characters other than TAB: bytes that are not become the four characters "\xNN". */
+typedef void (*smtpcap_event_cb)(void *user, const smtpcap_event *ev);
 
 /* ---- configuration ---------------------------------------------------------------------- */
 
@@ -249,7 +250,6 @@ typedef struct smtpcap_session smtpcap_session;
 
 typedef enum {
     SMTPCAP_OK = 0,
-    SMTPCAP_STOPPED,  /* the callback returned non-zero */
     SMTPCAP_FINISHED, /* the session was already finished */
     SMTPCAP_EINVAL    /* bad argument */
 } smtpcap_status;

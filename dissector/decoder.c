@@ -1,0 +1,364 @@
+/* Public API of the decoder and byte framing per direction (RFC 5321 section 2.3.8: lines
+ * end with CRLF; a bare LF is accepted because real clients send it).
+ *
+ * Framing is zero-copy when a whole line sits in the caller's buffer; only a line split
+ * across feed calls is copied, into a buffer that never grows past max_line. Longer lines
+ * are cut there and reported truncated; the rest is discarded up to the LF. */
+#include <string.h>
+
+#include "internal.h"
+
+#define DEFAULT_MAX_LINE 4096
+#define DEFAULT_MAX_PIPELINE 128
+#define DEFAULT_MAX_MESSAGES 1000
+#define DEFAULT_MAX_RCPTS 1000
+
+void emit(smtpcap_session *s, smtpcap_event *ev)
+{
+    if (ev->ts_us == 0) ev->ts_us = s->last_ts;
+    if (s->cb) s->cb(s->user, ev);
+}
+
+smtpcap_session *smtpcap_session_new(const smtpcap_config *cfg, smtpcap_event_cb cb, void *user)
+{
+    smtpcap_session *s = g_new0(smtpcap_session, 1);
+    if (cfg) s->cfg = *cfg;
+    if (!s->cfg.max_line) s->cfg.max_line = DEFAULT_MAX_LINE;
+    if (s->cfg.max_line < 64) s->cfg.max_line = 64;
+    if (!s->cfg.max_pipeline) s->cfg.max_pipeline = DEFAULT_MAX_PIPELINE;
+    if (!s->cfg.max_messages) s->cfg.max_messages = DEFAULT_MAX_MESSAGES;
+    if (!s->cfg.max_rcpts) s->cfg.max_rcpts = DEFAULT_MAX_RCPTS;
+    s->cb = cb;
+    s->user = user;
+    s->open_msg = -1;
+    s->content.msg = -1;
+    s->auth.attempt = -1;
+    s->stage = s->cfg.midstream ? SMTPCAP_STAGE_NONE : SMTPCAP_STAGE_CONNECT;
+    s->msgs = g_array_new(FALSE, TRUE, sizeof(msg_rec));
+    s->auths = g_array_new(FALSE, TRUE, sizeof(auth_rec));
+    s->warnings = g_ptr_array_new_with_free_func(g_free);
+    session_init_pending(s);
+    /* Seen from the middle, the first bytes of each direction are most likely not the start
+     * of a line: the decoder looks at them before trusting them (see first_bytes). */
+    return s;
+}
+
+/* ---- framing ---------------------------------------------------------------------------- */
+
+static void lb_append(smtpcap_session *s, linebuf *lb, const uint8_t *p, size_t n)
+{
+    size_t room = s->cfg.max_line + 1 > lb->len ? s->cfg.max_line + 1 - lb->len : 0;
+    size_t take = n < room ? n : room;
+    if (take) {
+        if (lb->len + take > lb->cap) {
+            size_t ncap = lb->cap ? lb->cap : 128;
+            while (ncap < lb->len + take) ncap *= 2;
+            if (ncap > s->cfg.max_line + 1) ncap = s->cfg.max_line + 1;
+            lb->buf = g_realloc(lb->buf, ncap);
+            lb->cap = ncap;
+        }
+        memcpy(lb->buf + lb->len, p, take);
+        lb->len += take;
+    }
+    lb->total += n;
+}
+
+typedef void (*line_fn)(smtpcap_session *s, const char *line, size_t len, size_t full_len,
+                        bool truncated, uint64_t start, uint64_t length, int64_t ts);
+
+/* Consumes bytes up to and including one LF (or all of them, buffering a partial line).
+ * Returns the number of bytes consumed. */
+static size_t frame_one(smtpcap_session *s, int dir, const uint8_t *p, size_t n, int64_t ts,
+                        line_fn fn)
+{
+    linebuf *lb = &s->lb[dir];
+    const uint8_t *lf = memchr(p, '\n', n);
+    size_t take = lf ? (size_t)(lf - p) + 1 : n;
+    if (lb->total == 0) lb->start = s->off[dir];
+    s->off[dir] += take;
+    if (lb->resync) {
+        if (lf) { lb->resync = false; lb->len = lb->total = 0; }
+        return take;
+    }
+    if (!lf) {
+        lb_append(s, lb, p, n);
+        return n;
+    }
+    size_t content = take - 1;
+    const char *line;
+    size_t kept;
+    bool cr;
+    if (lb->total == 0) {
+        line = (const char *)p;
+        kept = content;
+        cr = content > 0 && p[content - 1] == '\r';
+    } else {
+        bool last_cr = lb->len > 0 && lb->buf[lb->len - 1] == '\r' && lb->len == lb->total;
+        lb_append(s, lb, p, content);
+        line = lb->buf;
+        kept = lb->len;
+        cr = content > 0 ? p[content - 1] == '\r' : last_cr;
+    }
+    size_t full = lb->total == 0 ? content : lb->total; /* bytes before LF */
+    size_t full_len = full - (cr ? 1 : 0);
+    if (kept > full_len) kept = full_len;
+    bool truncated = full_len > s->cfg.max_line;
+    if (kept > s->cfg.max_line) kept = s->cfg.max_line;
+    uint64_t start = lb->start;
+    uint64_t length = (lb->total == 0 ? content : lb->total) + 1;
+    lb->len = lb->total = 0;
+    if (truncated) s->truncated_lines++;
+    fn(s, line, kept, full_len, truncated, start, length, ts);
+    return take;
+}
+
+static void client_line(smtpcap_session *s, const char *line, size_t len, size_t full_len,
+                        bool truncated, uint64_t start, uint64_t length, int64_t ts)
+{
+    switch (s->cmode) {
+    case CM_COMMAND:
+        session_on_command_line(s, line, len, truncated, start, length, ts);
+        break;
+    case CM_AUTH:
+        auth_on_client_line(s, line, len, start, length, ts);
+        break;
+    case CM_BODY:
+        if (full_len == 1 && line[0] == '.') {
+            content_end(s, true, start, length, ts);
+            s->cmode = CM_COMMAND;
+            session_push_data_end(s, ts);
+        } else {
+            content_line(s, line, len, full_len);
+        }
+        break;
+    case CM_CLOSED:
+        if (!s->data_after_quit_reported) {
+            s->data_after_quit_reported = true;
+            anomaly(s, SMTPCAP_DIR_CLIENT, SMTPCAP_ANOMALY_DATA_AFTER_CLOSE,
+                    "client sent data after QUIT was answered");
+        }
+        break;
+    case CM_CHUNK:
+    case CM_TLS:
+        break;
+    }
+}
+
+static void server_line(smtpcap_session *s, const char *line, size_t len, size_t full_len,
+                        bool truncated, uint64_t start, uint64_t length, int64_t ts)
+{
+    session_on_server_line(s, line, len, truncated, start, length, ts);
+}
+
+/* A TLS record header (handshake 0x16, or application data 0x17 when seen from the middle)
+ * can never begin an SMTP line: both are control characters. */
+static bool looks_like_tls(const smtpcap_session *s, uint8_t b)
+{
+    return b == 0x16 || (s->cfg.midstream && b == 0x17);
+}
+
+/* Seen from the middle, the first bytes of a direction are trusted only when they look like
+ * the start of a line: a reply code, or a known command verb; else skip to the next LF. */
+static bool plausible_line_start(int dir, const uint8_t *p, size_t n)
+{
+    if (dir == SMTPCAP_DIR_SERVER)
+        return n >= 3 && g_ascii_isdigit(p[0]) && g_ascii_isdigit(p[1]) && g_ascii_isdigit(p[2]);
+    static const char *const verbs[] = { "HELO", "EHLO", "MAIL", "RCPT", "DATA", "BDAT", "RSET",
+                                         "QUIT", "NOOP", "AUTH", "VRFY", "STARTTLS" };
+    for (size_t i = 0; i < G_N_ELEMENTS(verbs); i++)
+        if (ascii_prefix_ci((const char *)p, n, verbs[i])) return true;
+    return false;
+}
+
+static void first_bytes(smtpcap_session *s, int dir, const uint8_t *p, size_t n, int64_t ts)
+{
+    s->first_bytes_seen[dir] = true;
+    if (s->tls == SMTPCAP_TLS_NONE && s->off[0] == 0 && s->off[1] == 0 && looks_like_tls(s, p[0])) {
+        enter_tls(s, SMTPCAP_TLS_IMPLICIT, (smtpcap_dir)dir, ts);
+        return;
+    }
+    if (s->cfg.midstream && !plausible_line_start(dir, p, n)) s->lb[dir].resync = true;
+}
+
+void client_process_bytes(smtpcap_session *s, const uint8_t *p, size_t n, int64_t ts)
+{
+    while (n > 0) {
+        if (s->blocked) {
+            if (!s->defer) s->defer = g_byte_array_new();
+            if (s->defer->len + n > DEFER_MAX) {
+                /* The reply never came: read on as commands rather than hold more. */
+                anomaly(s, SMTPCAP_DIR_CLIENT, SMTPCAP_ANOMALY_REPLY_UNEXPECTED,
+                        "no reply to the command that decides how to read the client's "
+                        "next bytes; reading them as commands");
+                s->blocked = false;
+                session_replay_deferred(s);
+                continue;
+            }
+            if (s->defer->len == 0) s->defer_ts = ts;
+            g_byte_array_append(s->defer, p, (guint)n);
+            return;
+        }
+        size_t used;
+        if (s->cmode == CM_TLS) {
+            s->off[0] += n;
+            return;
+        } else if (s->cmode == CM_CHUNK) {
+            used = n < s->chunk_left ? n : (size_t)s->chunk_left;
+            content_bytes(s, p, used);
+            s->off[0] += used;
+            s->chunk_left -= used;
+            if (s->chunk_left == 0) session_chunk_done(s, ts);
+        } else {
+            used = frame_one(s, SMTPCAP_DIR_CLIENT, p, n, ts, client_line);
+        }
+        p += used;
+        n -= used;
+    }
+}
+
+static void server_process_bytes(smtpcap_session *s, const uint8_t *p, size_t n, int64_t ts)
+{
+    while (n > 0) {
+        if (s->server_tls) {
+            s->off[1] += n;
+            return;
+        }
+        size_t used = frame_one(s, SMTPCAP_DIR_SERVER, p, n, ts, server_line);
+        p += used;
+        n -= used;
+    }
+}
+
+smtpcap_status smtpcap_session_feed(smtpcap_session *s, smtpcap_dir dir, const uint8_t *data,
+                                    size_t n, int64_t ts_us)
+{
+    if (!s || (dir != SMTPCAP_DIR_CLIENT && dir != SMTPCAP_DIR_SERVER) || (!data && n))
+        return SMTPCAP_EINVAL;
+    if (s->finished) return SMTPCAP_FINISHED;
+    if (n == 0) return SMTPCAP_OK;
+    s->last_ts = ts_us;
+    s->bytes[dir] += n;
+    if (!s->first_bytes_seen[dir]) first_bytes(s, dir, data, n, ts_us);
+    if (dir == SMTPCAP_DIR_CLIENT)
+        client_process_bytes(s, data, n, ts_us);
+    else
+        server_process_bytes(s, data, n, ts_us);
+    return SMTPCAP_OK;
+}
+
+smtpcap_status smtpcap_session_gap(smtpcap_session *s, smtpcap_dir dir, uint64_t n,
+                                   int64_t ts_us)
+{
+    if (!s || (dir != SMTPCAP_DIR_CLIENT && dir != SMTPCAP_DIR_SERVER)) return SMTPCAP_EINVAL;
+    if (s->finished) return SMTPCAP_FINISHED;
+    if (n == 0) return SMTPCAP_OK;
+    s->last_ts = ts_us;
+    if (dir == SMTPCAP_DIR_CLIENT && s->blocked) {
+        /* Bytes held before the hole go first, read as they stand. */
+        s->blocked = false;
+        session_replay_deferred(s);
+    }
+    smtpcap_event ev = { .type = SMTPCAP_EV_GAP, .dir = dir, .ts_us = ts_us, .stage = s->stage,
+                         .offset = s->off[dir], .length = n };
+    ev.u.gap.bytes = n;
+    emit(s, &ev);
+    s->gap_bytes += n;
+    s->off[dir] += n;
+    s->first_bytes_seen[dir] = true;
+    linebuf *lb = &s->lb[dir];
+    lb->len = lb->total = 0;
+    if (dir == SMTPCAP_DIR_SERVER) {
+        if (!s->server_tls) {
+            lb->resync = true;
+            session_server_gap(s);
+        }
+        return SMTPCAP_OK;
+    }
+    switch (s->cmode) {
+    case CM_CHUNK: {
+        /* Inside a BDAT chunk the byte count tells exactly where the chunk ends. */
+        uint64_t covered = n < s->chunk_left ? n : s->chunk_left;
+        content_gap(s, covered);
+        s->chunk_left -= covered;
+        if (s->chunk_left == 0) session_chunk_done(s, ts_us);
+        if (n > covered) lb->resync = true;
+        break;
+    }
+    case CM_BODY:
+        content_gap(s, n);
+        s->body_gap = true;
+        lb->resync = true;
+        break;
+    case CM_TLS:
+        break;
+    default:
+        lb->resync = true;
+        break;
+    }
+    return SMTPCAP_OK;
+}
+
+/* A line cut by the end of the capture is still shown: it is what the peer sent. */
+static void flush_partial(smtpcap_session *s, int dir, int64_t ts)
+{
+    linebuf *lb = &s->lb[dir];
+    if (lb->total == 0 || lb->resync) return;
+    if (dir == SMTPCAP_DIR_CLIENT && (s->cmode == CM_BODY || s->cmode == CM_CHUNK)) {
+        if (s->cmode == CM_BODY) content_line(s, lb->buf, lb->len, lb->total);
+        lb->len = lb->total = 0;
+        return;
+    }
+    size_t kept = lb->len > s->cfg.max_line ? s->cfg.max_line : lb->len;
+    size_t full = lb->total;
+    uint64_t start = lb->start, length = lb->total;
+    if (kept > 0 && lb->buf[kept - 1] == '\r' && kept == full) { kept--; full--; }
+    lb->len = lb->total = 0;
+    if (dir == SMTPCAP_DIR_CLIENT)
+        client_line(s, lb->buf, kept, full, full > s->cfg.max_line, start, length, ts);
+    else
+        server_line(s, lb->buf, kept, full, full > s->cfg.max_line, start, length, ts);
+}
+
+const smtpcap_summary *smtpcap_session_finish(smtpcap_session *s, smtpcap_end_reason why,
+                                              int64_t ts_us)
+{
+    if (!s) return NULL;
+    if (s->finished) return &s->sum;
+    if (ts_us) s->last_ts = ts_us;
+    if (s->blocked) {
+        s->blocked = false;
+        session_replay_deferred(s);
+    }
+    flush_partial(s, SMTPCAP_DIR_CLIENT, s->last_ts);
+    flush_partial(s, SMTPCAP_DIR_SERVER, s->last_ts);
+    session_flush_reply(s);
+    if (s->content.active) content_end(s, false, s->off[0], 0, s->last_ts);
+    s->finished = true;
+    verdict_build(s, why);
+    return &s->sum;
+}
+
+void smtpcap_session_free(smtpcap_session *s)
+{
+    if (!s) return;
+    g_free(s->lb[0].buf);
+    g_free(s->lb[1].buf);
+    if (s->defer) g_byte_array_free(s->defer, TRUE);
+    session_free_pending(s);
+    content_free(&s->content);
+    for (guint i = 0; i < s->msgs->len; i++) msg_free(&g_array_index(s->msgs, msg_rec, i));
+    g_array_free(s->msgs, TRUE);
+    for (guint i = 0; i < s->auths->len; i++) {
+        auth_rec *a = &g_array_index(s->auths, auth_rec, i);
+        g_free(a->mechanism);
+        g_free(a->username);
+    }
+    g_array_free(s->auths, TRUE);
+    g_ptr_array_free(s->warnings, TRUE);
+    g_free(s->helo);
+    fail_clear(&s->greeting_fail);
+    fail_clear(&s->cand);
+    fail_clear(&s->last_reply);
+    verdict_free(s);
+    g_free(s);
+}
