@@ -234,7 +234,7 @@ data = base64.encodebytes(random.randbytes(2300000)).replace(b"\n", b"\r\n")
 print(data.decode(), end="")
 EOF
     cap_start large-message.pcap 'tcp port 25'
-    curl -sS --url smtp://127.0.0.1:25 --mail-from sender@example.org \
+    curl -sS --url smtp://127.0.0.1:25/client.example.org --mail-from sender@example.org \
         --mail-rcpt alice@example.test --upload-file "$WORK/large.eml" -o /dev/null
     cap_stop
 }
