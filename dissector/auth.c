@@ -246,6 +246,16 @@ void auth_on_client_line(smtpcap_session *s, const char *line, size_t len, uint6
     client_value(s, line, len, false, start, length, ts);
 }
 
+char *auth_prompt_decoded(const char *text)
+{
+    size_t n = 0, tl = strlen(text);
+    guint8 *v = tl ? b64_decode(text, tl, &n) : (guint8 *)g_strdup("");
+    if (!v) return NULL;
+    char *d = sanitize_dup((const char *)v, n);
+    g_free(v);
+    return d;
+}
+
 void auth_on_prompt(smtpcap_session *s, const char *text, uint64_t start, uint64_t length,
                     int64_t ts)
 {

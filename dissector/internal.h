@@ -238,6 +238,8 @@ void enter_tls(smtpcap_session *s, smtpcap_tls_mode mode, smtpcap_dir dir, int64
 void auth_begin(smtpcap_session *s, const char *arg, GString *masked);
 void auth_emit_initial(smtpcap_session *s, const char *arg, uint64_t start, uint64_t length,
                        int64_t ts);
+/* The decoded text of a 334 challenge, or NULL if it is not base64. Caller frees. */
+char *auth_prompt_decoded(const char *text);
 void auth_on_prompt(smtpcap_session *s, const char *text, uint64_t start, uint64_t length,
                     int64_t ts);
 void auth_on_client_line(smtpcap_session *s, const char *line, size_t len, uint64_t start,

@@ -625,6 +625,11 @@ void session_flush_reply(smtpcap_session *s)
                    joined);
     GString *meaning = g_string_new(desc);
     if (have && cmd.verb == V_EHLO && code == 250) note_capabilities(s, r->lines, meaning);
+    if (have && cmd.verb == V_AUTH && code == 334) {
+        char *d = auth_prompt_decoded(first);
+        if (d) g_string_append_printf(meaning, ": \"%s\"", d);
+        g_free(d);
+    }
 
     smtpcap_event ev = { .type = SMTPCAP_EV_REPLY, .dir = SMTPCAP_DIR_SERVER, .ts_us = r->ts_us,
                          .stage = stage, .offset = r->start, .length = r->end - r->start };

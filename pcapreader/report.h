@@ -1,0 +1,73 @@
+/* The glue between the TCP engine and the decoder, and the output formatters.
+ *
+ * One report per input (a file or a live interface): it owns the engine's per-flow
+ * consumers, runs one decoder session per TCP connection, and renders each session's events
+ * through the chosen formatter into a per-session buffer that is written when the session
+ * ends (so sessions never interleave and output is deterministic), or at once in streaming
+ * mode (live capture). Formatters only render what the decoder reported: they never look at
+ * SMTP text themselves. */
+#ifndef SMTPCAP_REPORT_H
+#define SMTPCAP_REPORT_H
+
+#include <stdio.h>
+
+#include <glib.h>
+#include <smtpcap/decoder.h>
+
+#include "tcpengine.h"
+
+typedef enum { FMT_TEXT, FMT_JSON, FMT_SUMMARY } report_format;
+
+typedef struct report_options {
+    report_format format;
+    bool color;        /* ANSI colours (text and summary) */
+    bool show_secrets;
+    bool stream;       /* write each event at once (live capture) */
+    size_t max_line;   /* decoder line limit, 0 = default */
+    FILE *out;
+} report_options;
+
+typedef struct report_totals {
+    uint64_t sessions;
+    uint64_t outcomes[SMTPCAP_OUTCOME_ENCRYPTED + 1];
+    uint64_t messages, accepted_messages;
+} report_totals;
+
+/* One session as the formatters see it. */
+typedef struct rsession {
+    struct report *rep;
+    uint64_t id;          /* "session" number, unique within the run */
+    tcp_flow_info fi;
+    smtpcap_session *dec;
+    GString *out;         /* rendered, not yet written */
+    int64_t end_us;
+    bool in_reply_block;  /* text: the previous line printed was part of the same reply */
+} rsession;
+
+typedef struct formatter {
+    void (*begin)(rsession *rs);
+    void (*event)(rsession *rs, const smtpcap_event *ev);
+    void (*end)(rsession *rs, const smtpcap_summary *sum);
+} formatter;
+
+typedef struct report {
+    report_options opt;
+    const formatter *fmt;
+    report_totals totals;
+    uint64_t next_id;     /* shared across inputs so numbers stay unique in a run */
+} report;
+
+extern const formatter fmt_text, fmt_json, fmt_summary;
+
+void report_init(report *r, const report_options *opt);
+/* The engine callbacks; ctx is the report. */
+extern const tcp_engine_ops report_engine_ops;
+/* Writes what a session has rendered so far. */
+void report_flush(rsession *rs);
+
+/* Helpers shared by formatters. */
+void fmt_time_iso(GString *g, int64_t us);   /* 2026-11-24T07:01:02.123456Z */
+void fmt_time_clock(GString *g, int64_t us); /* 07:01:02.123456 */
+void fmt_endpoint(GString *g, const char *ip, uint16_t port, bool v6); /* 1.2.3.4:25, [::1]:25 */
+
+#endif
