@@ -14,7 +14,7 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
-OUT=$HERE
+OUT=${SMTPCAP_CAPTURE_OUT:-$HERE}   # override to test the script without touching the committed files
 TOOLS=$HERE/tools
 PY=/usr/bin/python3            # Debian's python, which has python3-aiosmtpd
 WORK=$(mktemp -d /tmp/smtpcap-captures.XXXXXX)
@@ -135,7 +135,7 @@ cap_stop() {
 AIO_PID=
 aio_start() {   # aio_start PORT [smtpserver.py options...]
     local port=$1; shift
-    $PY "$TOOLS/smtpserver.py" --port "$port" "$@" >"$LOG/aiosmtpd-$port.log" 2>&1 &
+    $PY "$TOOLS/smtpserver.py" --port "$port" "$@" >"$LOG/aiosmtpd-$port-${CUR:-x}.log" 2>&1 &
     AIO_PID=$!
     PIDS+=("$AIO_PID")
     wait_port "$port"
@@ -445,7 +445,7 @@ main() {
     local s list=("$@")
     [ ${#list[@]} -gt 0 ] || list=("${ALL[@]}")
     for s in "${list[@]}"; do
-        say "$s"
+        say "$s"; CUR=$s
         "$s"
     done
     postfix_stop
