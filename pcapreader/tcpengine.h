@@ -60,6 +60,9 @@ typedef struct tcp_engine_stats {
     uint64_t ooo_segments;            /* segments queued out of order */
     uint64_t gaps, gap_bytes;         /* declared holes */
     uint64_t snaplen_cut;             /* packets with caplen < len */
+    uint64_t fragments;               /* non-first IP fragments (also in skipped) */
+    uint64_t port_reuse;              /* SYN of a new connection on a live flow's 5-tuple: the
+                                         old flow was closed (reason TIMEOUT, its end unseen) */
 } tcp_engine_stats;
 
 typedef struct tcp_engine tcp_engine;

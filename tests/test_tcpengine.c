@@ -1,0 +1,1035 @@
+/* Unit tests of the TCP engine (pcapreader/tcpengine.c, linkparse.c, reasm.c).
+ *
+ * Packets are built by hand in the test (link header + IPv4/IPv6 + TCP), pushed into the
+ * engine, and every callback is recorded as one line of text, so that each test is a single
+ * assert_string_equal on what a consumer would have seen.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <glib.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "tcpengine.h"
+
+/* ---- recorder --------------------------------------------------------------------------- */
+
+enum link {
+    L_ETH,
+    L_VLAN,
+    L_QINQ,
+    L_SLL,
+    L_SLL2,
+    L_NULL_LE,
+    L_NULL_BE,
+    L_LOOP,
+    L_RAW12,
+    L_RAW14,
+    L_RAW101,
+    L_IPV4,
+    L_IPV6
+};
+
+typedef struct rec {
+    GString *log;
+    GString *stream[2]; /* everything delivered per direction, gaps as <gap N> */
+    tcp_engine *e;
+    tcp_engine_config cfg;
+    uint16_t ports[4];
+    enum link link;
+    bool v6;
+    int64_t ts;
+    uint16_t null_af; /* AF value for the NULL/LOOP link types */
+    uint32_t cut;     /* if non-zero, caplen of the next packet */
+    uint32_t fseq[8]; /* next client sequence number of flow_n()'s flows */
+} rec;
+
+static const char *reason_name(smtpcap_end_reason r)
+{
+    switch (r) {
+    case SMTPCAP_END_CLOSED: return "CLOSED";
+    case SMTPCAP_END_RESET: return "RESET";
+    case SMTPCAP_END_TIMEOUT: return "TIMEOUT";
+    case SMTPCAP_END_EVICTED: return "EVICTED";
+    case SMTPCAP_END_CAPTURE: return "CAPTURE";
+    }
+    return "?";
+}
+
+static void *rec_open(void *ctx, const tcp_flow_info *fi)
+{
+    rec *r = ctx;
+    const char *fmt = fi->ipv6 ? "open#%llu [%s]:%u > [%s]:%u%s\n" : "open#%llu %s:%u > %s:%u%s\n";
+    g_string_append_printf(r->log, fmt, (unsigned long long)fi->id, fi->client_ip,
+                           fi->client_port, fi->server_ip, fi->server_port,
+                           fi->midstream ? " midstream" : "");
+    return (void *)(uintptr_t)fi->id;
+}
+
+static void rec_data(void *ctx, void *flow, int dir, const uint8_t *p, size_t n, int64_t ts)
+{
+    rec *r = ctx;
+    g_string_append_printf(r->log, "#%u %c '%.*s'\n", (unsigned)(uintptr_t)flow, "cs"[dir],
+                           (int)n, (const char *)p);
+    g_string_append_len(r->stream[dir], (const char *)p, (gssize)n);
+}
+
+static void rec_gap(void *ctx, void *flow, int dir, uint64_t n, int64_t ts)
+{
+    rec *r = ctx;
+    g_string_append_printf(r->log, "#%u %c gap %llu\n", (unsigned)(uintptr_t)flow, "cs"[dir],
+                           (unsigned long long)n);
+    g_string_append_printf(r->stream[dir], "<gap %llu>", (unsigned long long)n);
+}
+
+static void rec_close(void *ctx, void *flow, smtpcap_end_reason why, int64_t ts)
+{
+    rec *r = ctx;
+    g_string_append_printf(r->log, "close#%u %s\n", (unsigned)(uintptr_t)flow,
+                           reason_name(why));
+}
+
+static const tcp_engine_ops rec_ops = { rec_open, rec_data, rec_gap, rec_close };
+
+static int setup(void **state)
+{
+    rec *r = g_new0(rec, 1);
+    r->log = g_string_new("");
+    r->stream[0] = g_string_new("");
+    r->stream[1] = g_string_new("");
+    r->ports[0] = 25;
+    r->cfg.ports = r->ports;
+    r->cfg.nports = 1;
+    r->ts = 1000000;
+    *state = r;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    rec *r = *state;
+    tcp_engine_free(r->e);
+    g_string_free(r->log, TRUE);
+    g_string_free(r->stream[0], TRUE);
+    g_string_free(r->stream[1], TRUE);
+    g_free(r);
+    return 0;
+}
+
+/* The engine is created lazily so that a test can change r->cfg first. */
+static tcp_engine *eng(rec *r)
+{
+    if (!r->e)
+        r->e = tcp_engine_new(&r->cfg, &rec_ops, r);
+    return r->e;
+}
+
+static void reset_log(rec *r)
+{
+    g_string_truncate(r->log, 0);
+    g_string_truncate(r->stream[0], 0);
+    g_string_truncate(r->stream[1], 0);
+}
+
+/* ---- packet building -------------------------------------------------------------------- */
+
+#define FIN 0x01
+#define SYN 0x02
+#define RST 0x04
+#define PSH 0x08
+#define ACK 0x10
+
+typedef struct pk {
+    const char *src, *dst;
+    uint16_t sport, dport;
+    uint32_t seq, ack;
+    uint8_t flags;
+    bool zero_win;
+    const char *data;
+} pk;
+
+static void put16(uint8_t *p, uint16_t v)
+{
+    v = htons(v);
+    memcpy(p, &v, 2);
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    v = htonl(v);
+    memcpy(p, &v, 4);
+}
+
+static size_t build_tcp(uint8_t *b, const pk *p)
+{
+    size_t n = p->data ? strlen(p->data) : 0;
+    put16(b, p->sport);
+    put16(b + 2, p->dport);
+    put32(b + 4, p->seq);
+    put32(b + 8, p->ack);
+    b[12] = 5 << 4;
+    b[13] = p->flags;
+    put16(b + 14, p->zero_win ? 0 : 65535);
+    memset(b + 16, 0, 4); /* checksum and urgent pointer: never verified */
+    if (n)
+        memcpy(b + 20, p->data, n);
+    return 20 + n;
+}
+
+static size_t build_ip(uint8_t *b, const pk *p, bool v6)
+{
+    if (!v6) {
+        memset(b, 0, 20);
+        b[0] = 0x45;
+        put16(b + 6, 0x4000); /* DF */
+        b[8] = 64;
+        b[9] = 6;
+        assert_int_equal(inet_pton(AF_INET, p->src, b + 12), 1);
+        assert_int_equal(inet_pton(AF_INET, p->dst, b + 16), 1);
+        size_t n = 20 + build_tcp(b + 20, p);
+        put16(b + 2, (uint16_t)n);
+        return n;
+    }
+    memset(b, 0, 40);
+    b[0] = 0x60;
+    b[6] = 6;
+    b[7] = 64;
+    assert_int_equal(inet_pton(AF_INET6, p->src, b + 8), 1);
+    assert_int_equal(inet_pton(AF_INET6, p->dst, b + 24), 1);
+    size_t n = build_tcp(b + 40, p);
+    put16(b + 4, (uint16_t)n);
+    return 40 + n;
+}
+
+static const int dlt_of[] = {
+    [L_ETH] = 1,     [L_VLAN] = 1,     [L_QINQ] = 1,      [L_SLL] = 113, [L_SLL2] = 276,
+    [L_NULL_LE] = 0, [L_NULL_BE] = 0,  [L_LOOP] = 108,    [L_RAW12] = 12, [L_RAW14] = 14,
+    [L_RAW101] = 101, [L_IPV4] = 228, [L_IPV6] = 229,
+};
+
+/* Writes the link header for r->link; returns its length. */
+static size_t build_link(uint8_t *b, const rec *r)
+{
+    uint16_t et = r->v6 ? 0x86dd : 0x0800;
+    uint16_t af = r->null_af ? r->null_af : (r->v6 ? 30 : 2);
+    switch (r->link) {
+    case L_ETH:
+        memset(b, 0x11, 12);
+        put16(b + 12, et);
+        return 14;
+    case L_VLAN:
+        memset(b, 0x11, 12);
+        put16(b + 12, 0x8100);
+        put16(b + 14, 100);
+        put16(b + 16, et);
+        return 18;
+    case L_QINQ:
+        memset(b, 0x11, 12);
+        put16(b + 12, 0x88a8);
+        put16(b + 14, 10);
+        put16(b + 16, 0x8100);
+        put16(b + 18, 20);
+        put16(b + 20, et);
+        return 22;
+    case L_SLL:
+        memset(b, 0, 16);
+        put16(b + 2, 1);
+        put16(b + 4, 6);
+        put16(b + 14, et);
+        return 16;
+    case L_SLL2:
+        memset(b, 0, 20);
+        put16(b, et);
+        put32(b + 4, 2);
+        put16(b + 8, 1);
+        b[11] = 6;
+        return 20;
+    case L_NULL_LE:
+        b[0] = (uint8_t)af;
+        b[1] = (uint8_t)(af >> 8);
+        b[2] = b[3] = 0;
+        return 4;
+    case L_NULL_BE:
+    case L_LOOP:
+        put32(b, af);
+        return 4;
+    default:
+        return 0;
+    }
+}
+
+static uint32_t push(rec *r, const pk *p)
+{
+    uint8_t b[2048];
+    size_t n = build_link(b, r);
+    n += build_ip(b + n, p, r->v6);
+    uint32_t cap = r->cut ? r->cut : (uint32_t)n;
+    r->cut = 0;
+    r->ts += 1000;
+    tcp_engine_packet(eng(r), dlt_of[r->link], b, cap, (uint32_t)n, r->ts);
+    return (uint32_t)n;
+}
+
+/* The default connection: client 10.0.0.1:40000, server 10.0.0.2:25 (or 2001:db8::1/::2). */
+#define C2S 0
+#define S2C 1
+
+static void tx(rec *r, int dir, uint8_t flags, uint32_t seq, uint32_t ack, const char *data)
+{
+    const char *c = r->v6 ? "2001:db8::1" : "10.0.0.1", *s = r->v6 ? "2001:db8::2" : "10.0.0.2";
+    pk p = { dir == C2S ? c : s, dir == C2S ? s : c, dir == C2S ? 40000 : 25,
+             dir == C2S ? 25 : 40000, seq, ack, flags, false, data };
+    push(r, &p);
+}
+
+/* Client ISN 1000, server ISN 5000: client data starts at 1001, server data at 5001. */
+static void handshake(rec *r)
+{
+    tx(r, C2S, SYN, 1000, 0, NULL);
+    tx(r, S2C, SYN | ACK, 5000, 1001, NULL);
+    tx(r, C2S, ACK, 1001, 5001, NULL);
+}
+
+static const tcp_engine_stats *stats(rec *r)
+{
+    return tcp_engine_get_stats(eng(r));
+}
+
+/* ---- tests: delivery -------------------------------------------------------------------- */
+
+static void test_tcpengine_in_order_interleaved(void **state)
+{
+    rec *r = *state;
+    handshake(r);
+    tx(r, S2C, ACK | PSH, 5001, 1001, "220 hi\r\n");
+    tx(r, C2S, ACK | PSH, 1001, 5009, "EHLO x\r\n");
+    tx(r, S2C, ACK | PSH, 5009, 1009, "250 ok\r\n");
+    tx(r, C2S, ACK | PSH, 1009, 5017, "QUIT\r\n");
+    tx(r, S2C, ACK | PSH | FIN, 5017, 1015, "221 bye\r\n");
+    tx(r, C2S, ACK | FIN, 1015, 5027, NULL);
+    tx(r, S2C, ACK, 5026, 1016, NULL);
+    assert_string_equal(r->log->str, "open#1 10.0.0.1:40000 > 10.0.0.2:25\n"
+                                "#1 s '220 hi\r\n'\n"
+                                "#1 c 'EHLO x\r\n'\n"
+                                "#1 s '250 ok\r\n'\n"
+                                "#1 c 'QUIT\r\n'\n"
+                                "#1 s '221 bye\r\n'\n"
+                                "close#1 CLOSED\n");
+    assert_int_equal(stats(r)->flows, 1);
+    assert_int_equal(stats(r)->gaps, 0);
+    assert_int_equal(stats(r)->retransmissions, 0);
+}
+
+static void test_tcpengine_client_from_syn(void **state)
+{
+    rec *r = *state;
+    /* The SYN sender is the client even when it sends from the watched port. */
+    pk syn = { "10.0.0.2", "10.0.0.1", 25, 40000, 7, 0, SYN, false, NULL };
+    push(r, &syn);
+    /* A flow first seen at its SYN+ACK: the sender is the server. */
+    pk synack = { "10.0.0.9", "10.0.0.8", 50000, 25, 7, 100, SYN | ACK, false, NULL };
+    push(r, &synack);
+    assert_string_equal(r->log->str, "open#1 10.0.0.2:25 > 10.0.0.1:40000\n"
+                                "open#2 10.0.0.8:25 > 10.0.0.9:50000\n");
+}
+
+static void test_tcpengine_client_from_ports(void **state)
+{
+    rec *r = *state;
+    r->ports[0] = 30000;
+    /* Watched port decides, even though it is the higher one. */
+    pk a = { "10.0.0.1", "10.0.0.2", 30000, 1000, 1, 1, ACK, false, "x" };
+    push(r, &a);
+    tcp_engine_free(r->e);
+    r->e = NULL;
+    /* No port list: the lower port is the server's. */
+    r->cfg.nports = 0;
+    pk b = { "10.0.0.1", "10.0.0.2", 587, 50000, 1, 1, ACK, false, "y" };
+    push(r, &b);
+    assert_string_equal(r->log->str, "open#1 10.0.0.2:1000 > 10.0.0.1:30000 midstream\n"
+                                "#1 s 'x'\n"
+                                "open#1 10.0.0.2:50000 > 10.0.0.1:587 midstream\n"
+                                "#1 s 'y'\n");
+}
+
+static void test_tcpengine_midstream(void **state)
+{
+    rec *r = *state;
+    tx(r, S2C, ACK, 5001, 1001, NULL); /* a stray ACK creates nothing */
+    tx(r, C2S, ACK | PSH, 1001, 5001, "MAIL FROM:<a@b>\r\n");
+    tx(r, S2C, ACK | PSH, 5001, 1018, "250 ok\r\n");
+    tcp_engine_finish(eng(r), r->ts);
+    assert_string_equal(r->log->str, "open#1 10.0.0.1:40000 > 10.0.0.2:25 midstream\n"
+                                "#1 c 'MAIL FROM:<a@b>\r\n'\n"
+                                "#1 s '250 ok\r\n'\n"
+                                "close#1 CAPTURE\n");
+}
+
+/* Four segments of distinct bytes, pushed in each of the 24 orders, give the same stream. */
+static void test_tcpengine_permutations(void **state)
+{
+    rec *r = *state;
+    static const char *seg[4] = { "AAAA", "BBBB", "CCCC", "DDDD" };
+    int perm[4] = { 0, 1, 2, 3 };
+    int count = 0;
+    for (;;) {
+        reset_log(r);
+        tcp_engine_free(r->e);
+        r->e = NULL;
+        handshake(r);
+        for (int i = 0; i < 4; i++)
+            tx(r, C2S, ACK, 1001 + 4 * (uint32_t)perm[i], 5001, seg[perm[i]]);
+        assert_string_equal(r->stream[0]->str, "AAAABBBBCCCCDDDD");
+        tcp_engine_finish(eng(r), r->ts);
+        assert_string_equal(r->stream[0]->str, "AAAABBBBCCCCDDDD");
+        assert_int_equal(stats(r)->gaps, 0);
+        count++;
+        /* next permutation (lexicographic) */
+        int i = 2;
+        while (i >= 0 && perm[i] > perm[i + 1])
+            i--;
+        if (i < 0)
+            break;
+        int j = 3;
+        while (perm[j] < perm[i])
+            j--;
+        int t = perm[i];
+        perm[i] = perm[j];
+        perm[j] = t;
+        for (int a = i + 1, b = 3; a < b; a++, b--) {
+            t = perm[a];
+            perm[a] = perm[b];
+            perm[b] = t;
+        }
+    }
+    assert_int_equal(count, 24);
+}
+
+/* Overlapping copies of one text, in every order: the stream is the text, once. */
+static void test_tcpengine_overlap_permutations(void **state)
+{
+    rec *r = *state;
+    static const char text[] = "0123456789abcdef";
+    static const struct { int off, len; } seg[4] = { { 0, 6 }, { 4, 6 }, { 8, 8 }, { 2, 10 } };
+    for (int code = 0; code < 256; code++) {
+        int perm[4], used = 0, ok = 1;
+        for (int i = 0; i < 4; i++) {
+            perm[i] = (code >> (2 * i)) & 3;
+            if (used & (1 << perm[i]))
+                ok = 0;
+            used |= 1 << perm[i];
+        }
+        if (!ok)
+            continue;
+        reset_log(r);
+        tcp_engine_free(r->e);
+        r->e = NULL;
+        handshake(r);
+        for (int i = 0; i < 4; i++) {
+            char buf[17];
+            memcpy(buf, text + seg[perm[i]].off, (size_t)seg[perm[i]].len);
+            buf[seg[perm[i]].len] = 0;
+            tx(r, C2S, ACK, 1001 + (uint32_t)seg[perm[i]].off, 5001, buf);
+        }
+        tcp_engine_finish(eng(r), r->ts);
+        assert_string_equal(r->stream[0]->str, text);
+        assert_int_equal(stats(r)->overlap_conflicts, 0);
+    }
+}
+
+static void test_tcpengine_retransmission(void **state)
+{
+    rec *r = *state;
+    handshake(r);
+    tx(r, C2S, ACK, 1001, 5001, "EHLO");
+    tx(r, C2S, ACK, 1001, 5001, "EHLO"); /* delivered already */
+    tx(r, C2S, ACK, 1009, 5001, "zzzz"); /* out of order */
+    tx(r, C2S, ACK, 1009, 5001, "zzzz"); /* duplicate of a queued segment */
+    tx(r, C2S, ACK, 1005, 5001, " x\r\n");
+    assert_string_equal(r->log->str, "open#1 10.0.0.1:40000 > 10.0.0.2:25\n"
+                                "#1 c 'EHLO'\n"
+                                "#1 c ' x\r\n'\n"
+                                "#1 c 'zzzz'\n");
+    assert_int_equal(stats(r)->retransmissions, 2);
+    assert_int_equal(stats(r)->ooo_segments, 1);
+    assert_int_equal(stats(r)->overlaps, 0);
+}
+
+static void test_tcpengine_overlap_first_copy_wins(void **state)
+{
+    rec *r = *state;
+    handshake(r);
+    tx(r, C2S, ACK, 1005, 5001, "XXXX");     /* queued first: this copy wins */
+    tx(r, C2S, ACK, 1001, 5001, "abcdYYYY"); /* overlaps it with other bytes */
+    assert_int_equal(stats(r)->overlaps, 1);
+    assert_int_equal(stats(r)->overlap_conflicts, 1);
+    tx(r, C2S, ACK, 1013, 5001, "mmmm");
+    tx(r, C2S, ACK, 1009, 5001, "kkkkmm"); /* overlaps with the same bytes: no conflict */
+    assert_string_equal(r->log->str, "open#1 10.0.0.1:40000 > 10.0.0.2:25\n"
+                                "#1 c 'abcd'\n"
+                                "#1 c 'XXXX'\n"
+                                "#1 c 'kkkk'\n"
+                                "#1 c 'mmmm'\n");
+    assert_int_equal(stats(r)->overlaps, 2);
+    assert_int_equal(stats(r)->overlap_conflicts, 1);
+}
+
+static void test_tcpengine_seq_wrap(void **state)
+{
+    rec *r = *state;
+    tx(r, C2S, SYN, 0xfffffffau, 0, NULL);
+    tx(r, S2C, SYN | ACK, 0xfffffff0u, 0xfffffffbu, NULL);
+    /* " world" first (after the wrap), then "hello" which crosses 2^32. */
+    tx(r, C2S, ACK, 0x00000000u, 0xfffffff1u, " world");
+    tx(r, C2S, ACK, 0xfffffffbu, 0xfffffff1u, "hello");
+    tx(r, S2C, ACK, 0xfffffff1u, 6, "250 ok");
+    tx(r, S2C, ACK, 0xfffffff7u, 6, "\r\nhi");
+    tcp_engine_finish(eng(r), r->ts);
+    assert_string_equal(r->log->str, "open#1 10.0.0.1:40000 > 10.0.0.2:25\n"
+                                "#1 c 'hello'\n"
+                                "#1 c ' world'\n"
+                                "#1 s '250 ok'\n"
+                                "#1 s '\r\nhi'\n"
+                                "close#1 CAPTURE\n");
+    assert_int_equal(stats(r)->gaps, 0);
+}
+
+/* ---- tests: holes ----------------------------------------------------------------------- */
+
+static void test_tcpengine_hole_on_ack(void **state)
+{
+    rec *r = *state;
+    handshake(r);
+    tx(r, C2S, ACK, 1001, 5001, "AAAA");
+    tx(r, C2S, ACK, 1009, 5001, "CCCC"); /* 1005..1008 never captured */
+    tx(r, S2C, ACK, 5001, 1013, "250 ok"); /* the server has it all */
+    /* An ACK past anything captured: the bytes were sent, we did not see them. */
+    tx(r, S2C, ACK, 5007, 1020, "!");
+    assert_string_equal(r->log->str, "open#1 10.0.0.1:40000 > 10.0.0.2:25\n"
+                                "#1 c 'AAAA'\n"
+                                "#1 c gap 4\n"
+                                "#1 c 'CCCC'\n"
+                                "#1 s '250 ok'\n"
+                                "#1 c gap 7\n"
+                                "#1 s '!'\n");
+    assert_int_equal(stats(r)->gaps, 2);
+    assert_int_equal(stats(r)->gap_bytes, 11);
+}
+
+static void test_tcpengine_hole_at_fin(void **state)
+{
+    rec *r = *state;
+    handshake(r);
+    tx(r, C2S, ACK, 1001, 5001, "AAAA");
+    tx(r, C2S, ACK, 1009, 5001, "CCCC");
+    tx(r, C2S, ACK | FIN, 1015, 5001, NULL); /* 1013..1014 missing too */
+    tx(r, S2C, ACK | FIN, 5001, 1016, NULL);
+    tx(r, C2S, ACK, 1016, 5002, NULL);
+    assert_string_equal(r->log->str, "open#1 10.0.0.1:40000 > 10.0.0.2:25\n"
+                                "#1 c 'AAAA'\n"
+                                "#1 c gap 4\n"
+                                "#1 c 'CCCC'\n"
+                                "#1 c gap 2\n"
+                                "close#1 CLOSED\n");
+    assert_int_equal(stats(r)->flows, 1);
+}
+
+static void test_tcpengine_hole_at_finish(void **state)
+{
+    rec *r = *state;
+    handshake(r);
+    tx(r, C2S, ACK, 1001, 5001, "AAAA");
+    tx(r, C2S, ACK, 1009, 5001, "CCCC");
+    tx(r, S2C, ACK, 5005, 1005, "DDDD"); /* 5001..5004 missing */
+    tcp_engine_finish(eng(r), r->ts);
+    assert_string_equal(r->log->str, "open#1 10.0.0.1:40000 > 10.0.0.2:25\n"
+                                "#1 c 'AAAA'\n"
+                                "#1 c gap 4\n"
+                                "#1 c 'CCCC'\n"
+                                "#1 s gap 4\n"
+                                "#1 s 'DDDD'\n"
+                                "close#1 CAPTURE\n");
+}
+
+static void test_tcpengine_queue_cap(void **state)
+{
+    rec *r = *state;
+    r->cfg.max_ooo_bytes = 8;
+    handshake(r);
+    tx(r, C2S, ACK, 1005, 5001, "BBBB");
+    tx(r, C2S, ACK, 1009, 5001, "CCCC");
+    tx(r, C2S, ACK, 1017, 5001, "EEEE"); /* 12 bytes would be queued: declare the hole */
+    tx(r, C2S, ACK, 1013, 5001, "DDDD");
+    assert_string_equal(r->log->str, "open#1 10.0.0.1:40000 > 10.0.0.2:25\n"
+                                "#1 c gap 4\n"
+                                "#1 c 'BBBB'\n"
+                                "#1 c 'CCCC'\n"
+                                "#1 c 'DDDD'\n"
+                                "#1 c 'EEEE'\n");
+    tx(r, C2S, ACK, 1001, 5001, "AAAA"); /* too late: already declared missing */
+    assert_int_equal(stats(r)->retransmissions, 1);
+    assert_int_equal(stats(r)->gap_bytes, 4);
+}
+
+static void test_tcpengine_tiny_max_mem(void **state)
+{
+    rec *r = *state;
+    r->cfg.max_mem = 16; /* not even one queue node fits */
+    handshake(r);
+    tx(r, C2S, ACK, 1001, 5001, "AAAA");
+    tx(r, C2S, ACK, 1009, 5001, "CCCC");
+    tx(r, S2C, ACK, 5003, 1013, "xx");
+    tx(r, S2C, ACK, 5001, 1013, "yy");
+    assert_string_equal(r->log->str, "open#1 10.0.0.1:40000 > 10.0.0.2:25\n"
+                                "#1 c 'AAAA'\n"
+                                "#1 c gap 4\n"
+                                "#1 c 'CCCC'\n"
+                                "#1 s gap 2\n"
+                                "#1 s 'xx'\n");
+    assert_int_equal(stats(r)->ooo_segments, 0);
+}
+
+static void test_tcpengine_snaplen_cut(void **state)
+{
+    rec *r = *state;
+    handshake(r);
+    /* 14 link + 20 IP + 20 TCP + 4 of the 10 payload bytes */
+    r->cut = 14 + 20 + 20 + 4;
+    tx(r, C2S, ACK, 1001, 5001, "0123456789");
+    tx(r, C2S, ACK, 1011, 5001, "ok");
+    /* Out of order and cut: the gap still lands where the bytes belong. */
+    r->cut = 14 + 20 + 20 + 3;
+    tx(r, C2S, ACK, 1017, 5001, "abcdef");
+    tx(r, C2S, ACK, 1013, 5001, "wxyz");
+    tx(r, C2S, ACK, 1023, 5001, "end");
+    assert_string_equal(r->log->str, "open#1 10.0.0.1:40000 > 10.0.0.2:25\n"
+                                "#1 c '0123'\n"
+                                "#1 c gap 6\n"
+                                "#1 c 'ok'\n"
+                                "#1 c 'wxyz'\n"
+                                "#1 c 'abc'\n"
+                                "#1 c gap 3\n"
+                                "#1 c 'end'\n");
+    assert_int_equal(stats(r)->snaplen_cut, 2);
+    assert_int_equal(stats(r)->gap_bytes, 9);
+}
+
+static void test_tcpengine_syn_ack_first(void **state)
+{
+    rec *r = *state;
+    /* The client's SYN was not captured; its stream starts where the server acks. */
+    tx(r, S2C, SYN | ACK, 5000, 1001, NULL);
+    tx(r, C2S, ACK, 1005, 5001, "BBBB");
+    tcp_engine_finish(eng(r), r->ts);
+    assert_string_equal(r->log->str, "open#1 10.0.0.1:40000 > 10.0.0.2:25\n"
+                                "#1 c gap 4\n"
+                                "#1 c 'BBBB'\n"
+                                "close#1 CAPTURE\n");
+}
+
+static void test_tcpengine_keepalive_and_zero_window_probe(void **state)
+{
+    rec *r = *state;
+    handshake(r);
+    tx(r, C2S, ACK, 1001, 5001, "EHLO");
+    tx(r, C2S, ACK, 1004, 5001, "O");  /* keep-alive: 1 garbage byte at next - 1 */
+    tx(r, C2S, ACK, 1004, 5001, NULL); /* keep-alive without data */
+    pk zw = { "10.0.0.2", "10.0.0.1", 25, 40000, 5001, 1005, ACK, true, NULL };
+    push(r, &zw);                     /* the server has no room */
+    tx(r, C2S, ACK, 1005, 5001, "?"); /* probe */
+    tx(r, S2C, ACK, 5001, 1005, NULL); /* room again */
+    tx(r, C2S, ACK, 1005, 5001, " x");
+    assert_string_equal(r->log->str, "open#1 10.0.0.1:40000 > 10.0.0.2:25\n"
+                                "#1 c 'EHLO'\n"
+                                "#1 c ' x'\n");
+    assert_int_equal(stats(r)->retransmissions, 0);
+}
+
+/* ---- tests: link layers and malformed input --------------------------------------------- */
+
+static void one_exchange(rec *r)
+{
+    handshake(r);
+    tx(r, C2S, ACK, 1001, 5001, "hi");
+    tx(r, S2C, ACK, 5001, 1003, "ok");
+    tcp_engine_finish(eng(r), r->ts);
+}
+
+static void check_link(rec *r, enum link l, bool v6, uint16_t af)
+{
+    reset_log(r);
+    tcp_engine_free(r->e);
+    r->e = NULL;
+    r->link = l;
+    r->v6 = v6;
+    r->null_af = af;
+    one_exchange(r);
+    const char *want = v6 ? "open#1 [2001:db8::1]:40000 > [2001:db8::2]:25\n"
+                            "#1 c 'hi'\n#1 s 'ok'\nclose#1 CAPTURE\n"
+                          : "open#1 10.0.0.1:40000 > 10.0.0.2:25\n"
+                            "#1 c 'hi'\n#1 s 'ok'\nclose#1 CAPTURE\n";
+    assert_string_equal(r->log->str, want);
+    assert_int_equal(stats(r)->malformed, 0);
+    assert_true(tcp_engine_linktype_supported(dlt_of[l]));
+}
+
+static void test_tcpengine_link_vlan_qinq(void **state)
+{
+    check_link(*state, L_VLAN, false, 0);
+    check_link(*state, L_QINQ, false, 0);
+    check_link(*state, L_QINQ, true, 0);
+}
+
+static void test_tcpengine_link_sll(void **state)
+{
+    check_link(*state, L_SLL, false, 0);
+    check_link(*state, L_SLL, true, 0);
+}
+
+static void test_tcpengine_link_sll2(void **state)
+{
+    check_link(*state, L_SLL2, false, 0);
+    check_link(*state, L_SLL2, true, 0);
+}
+
+static void test_tcpengine_link_null_loop(void **state)
+{
+    check_link(*state, L_NULL_LE, false, 2);
+    check_link(*state, L_NULL_BE, false, 2);
+    check_link(*state, L_NULL_LE, true, 24);
+    check_link(*state, L_NULL_BE, true, 28);
+    check_link(*state, L_NULL_LE, true, 30);
+    check_link(*state, L_LOOP, false, 2);
+    check_link(*state, L_LOOP, true, 24);
+}
+
+static void test_tcpengine_link_raw(void **state)
+{
+    check_link(*state, L_RAW12, false, 0);
+    check_link(*state, L_RAW14, true, 0);
+    check_link(*state, L_RAW101, false, 0);
+    check_link(*state, L_RAW101, true, 0);
+    check_link(*state, L_IPV4, false, 0);
+    check_link(*state, L_IPV6, true, 0);
+    check_link(*state, L_ETH, true, 0);
+}
+
+static void test_tcpengine_unsupported_linktype(void **state)
+{
+    rec *r = *state;
+    uint8_t b[64] = { 0 };
+    assert_false(tcp_engine_linktype_supported(147));
+    assert_false(tcp_engine_packet(eng(r), 147, b, sizeof b, sizeof b, 1));
+    assert_int_equal(stats(r)->skipped, 1);
+}
+
+/* Ethernet padding after a short IPv4 packet is not payload. */
+static void test_tcpengine_ethernet_padding(void **state)
+{
+    rec *r = *state;
+    uint8_t b[128];
+    pk p = { "10.0.0.1", "10.0.0.2", 40000, 25, 1, 1, ACK, false, "Q" };
+    size_t n = build_link(b, r);
+    n += build_ip(b + n, &p, false);
+    memset(b + n, 0xee, 5); /* 14 + 41 + 5 = 60, the Ethernet minimum */
+    tcp_engine_packet(eng(r), 1, b, (uint32_t)n + 5, (uint32_t)n + 5, 1);
+    assert_string_equal(r->log->str, "open#1 10.0.0.1:40000 > 10.0.0.2:25 midstream\n#1 c 'Q'\n");
+}
+
+static void test_tcpengine_ipv6_extension_headers(void **state)
+{
+    rec *r = *state;
+    uint8_t b[256];
+    pk p = { "2001:db8::1", "2001:db8::2", 40000, 25, 1, 1, ACK, false, "v6" };
+    size_t l = build_link(b, &(rec){ .link = L_ETH, .v6 = true });
+    uint8_t ip[128];
+    size_t n = build_ip(ip, &p, true);
+    /* insert hop-by-hop (8) and destination options (16) between the header and TCP */
+    memcpy(b + l, ip, 40);
+    b[l + 6] = 0; /* next: hop-by-hop */
+    uint8_t *h = b + l + 40;
+    memset(h, 0, 24);
+    h[0] = 60; /* next: destination options */
+    h[1] = 0;  /* 8 bytes */
+    h[8] = 6;  /* next: TCP */
+    h[9] = 1;  /* 16 bytes */
+    memcpy(h + 24, ip + 40, n - 40);
+    put16(b + l + 4, (uint16_t)(n - 40 + 24));
+    size_t total = l + n + 24;
+    tcp_engine_packet(eng(r), 1, b, (uint32_t)total, (uint32_t)total, 1);
+    /* the same with a non-first fragment header: skipped, counted */
+    b[l + 6] = 44;
+    memset(h, 0, 8);
+    h[0] = 6;
+    put16(h + 2, 185 << 3);
+    tcp_engine_packet(eng(r), 1, b, (uint32_t)total, (uint32_t)total, 2);
+    assert_string_equal(r->log->str, "open#1 [2001:db8::1]:40000 > [2001:db8::2]:25 midstream\n"
+                                "#1 c 'v6'\n");
+    assert_int_equal(stats(r)->fragments, 1);
+    assert_int_equal(stats(r)->malformed, 0);
+}
+
+static void test_tcpengine_ipv4_fragments(void **state)
+{
+    rec *r = *state;
+    uint8_t b[128];
+    pk p = { "10.0.0.1", "10.0.0.2", 40000, 25, 1, 1, ACK, false, "frag" };
+    size_t n = build_link(b, r);
+    n += build_ip(b + n, &p, false);
+    put16(b + 14 + 6, 0x0010); /* fragment offset 16*8 */
+    tcp_engine_packet(eng(r), 1, b, (uint32_t)n, (uint32_t)n, 1);
+    assert_string_equal(r->log->str, "");
+    assert_int_equal(stats(r)->fragments, 1);
+    assert_int_equal(stats(r)->skipped, 1);
+}
+
+static void test_tcpengine_truncated_packets(void **state)
+{
+    rec *r = *state;
+    uint8_t b[128];
+    pk p = { "10.0.0.1", "10.0.0.2", 40000, 25, 1, 1, ACK, false, "hello" };
+    size_t n = build_link(b, r);
+    n += build_ip(b + n, &p, false);
+    /* Every cut inside the headers, with len claiming the same short length: malformed. */
+    for (size_t cut = 0; cut < 14 + 20 + 20; cut++) {
+        uint8_t copy[128];
+        memcpy(copy, b, cut); /* a fresh buffer of exactly cut bytes for ASan */
+        tcp_engine_packet(eng(r), 1, copy, (uint32_t)cut, (uint32_t)cut, 1);
+    }
+    assert_int_equal(stats(r)->malformed, 14 + 20 + 20);
+    assert_string_equal(r->log->str, "");
+    /* Bad IHL, bad TCP data offset, IP length beyond the packet. */
+    uint64_t before = stats(r)->malformed;
+    b[14] = 0x44;
+    tcp_engine_packet(eng(r), 1, b, (uint32_t)n, (uint32_t)n, 1);
+    b[14] = 0x45;
+    b[14 + 20 + 12] = 0x40;
+    tcp_engine_packet(eng(r), 1, b, (uint32_t)n, (uint32_t)n, 1);
+    b[14 + 20 + 12] = 0xf0;
+    tcp_engine_packet(eng(r), 1, b, (uint32_t)n, (uint32_t)n, 1);
+    b[14 + 20 + 12] = 0x50;
+    put16(b + 16, 1000);
+    tcp_engine_packet(eng(r), 1, b, (uint32_t)n, (uint32_t)n, 1);
+    assert_int_equal(stats(r)->malformed, before + 4);
+    assert_string_equal(r->log->str, "");
+}
+
+static void test_tcpengine_garbage_does_not_crash(void **state)
+{
+    rec *r = *state;
+    static const int dlts[] = { 0, 1, 12, 14, 101, 108, 113, 228, 229, 276 };
+    GRand *rnd = g_rand_new_with_seed(42);
+    r->cfg.nports = 0;
+    for (int i = 0; i < 20000; i++) {
+        uint8_t b[160];
+        uint32_t n = (uint32_t)g_rand_int_range(rnd, 0, sizeof b);
+        for (uint32_t k = 0; k < n; k++)
+            b[k] = (uint8_t)g_rand_int(rnd);
+        /* make the IP version nibble plausible most of the time to get deeper */
+        int dlt = dlts[i % (int)(sizeof dlts / sizeof dlts[0])];
+        if (n > 20 && (i & 1))
+            b[dlt == 1 ? 14 : dlt == 113 ? 16 : dlt == 276 ? 20 : dlt == 0 || dlt == 108 ? 4
+                                                                                       : 0] =
+                (i & 2) ? 0x45 : 0x60;
+        uint32_t len = n + (uint32_t)g_rand_int_range(rnd, 0, 3) * 7;
+        tcp_engine_packet(eng(r), dlt, b, n, len, i);
+    }
+    tcp_engine_finish(eng(r), 20000);
+    g_rand_free(rnd);
+    assert_int_equal(stats(r)->packets, 20000);
+    assert_true(stats(r)->malformed > 0);
+}
+
+/* ---- tests: lifetime -------------------------------------------------------------------- */
+
+static void test_tcpengine_rst_closes(void **state)
+{
+    rec *r = *state;
+    handshake(r);
+    tx(r, C2S, ACK, 1001, 5001, "EHLO");
+    tx(r, C2S, ACK, 1009, 5001, "late"); /* queued behind a hole */
+    tx(r, S2C, RST | ACK, 5001, 1005, NULL);
+    tx(r, C2S, ACK, 1013, 5001, "more"); /* after the reset: ignored */
+    assert_string_equal(r->log->str, "open#1 10.0.0.1:40000 > 10.0.0.2:25\n"
+                                "#1 c 'EHLO'\n"
+                                "#1 c gap 4\n"
+                                "#1 c 'late'\n"
+                                "close#1 RESET\n");
+    assert_int_equal(stats(r)->flows, 1);
+}
+
+static void test_tcpengine_fin_both_ways_closes(void **state)
+{
+    rec *r = *state;
+    handshake(r);
+    tx(r, C2S, ACK, 1001, 5001, "QUIT\r\n");
+    tx(r, S2C, ACK | FIN, 5001, 1007, "221\r\n");
+    tx(r, C2S, ACK | FIN, 1007, 5007, NULL);
+    tx(r, S2C, ACK, 5007, 1008, NULL);       /* the last ACK, after close */
+    tx(r, S2C, ACK | FIN, 5006, 1008, NULL); /* a retransmitted FIN */
+    assert_int_equal(stats(r)->flows, 1);
+    handshake(r); /* the same 5-tuple, a new connection */
+    tcp_engine_finish(eng(r), r->ts);
+    assert_string_equal(r->log->str, "open#1 10.0.0.1:40000 > 10.0.0.2:25\n"
+                                "#1 c 'QUIT\r\n'\n"
+                                "#1 s '221\r\n'\n"
+                                "close#1 CLOSED\n"
+                                "open#2 10.0.0.1:40000 > 10.0.0.2:25\n"
+                                "close#2 CAPTURE\n");
+}
+
+static void test_tcpengine_stray_packets_create_no_flow(void **state)
+{
+    rec *r = *state;
+    tx(r, C2S, ACK, 1001, 5001, NULL);
+    tx(r, S2C, RST, 5001, 0, NULL);
+    tx(r, C2S, RST | ACK, 1001, 5001, "rst text");
+    tx(r, C2S, FIN | ACK, 1001, 5001, NULL);
+    pk web = { "10.0.0.1", "10.0.0.2", 40000, 80, 1, 1, ACK, false, "GET /" };
+    push(r, &web);
+    tcp_engine_finish(eng(r), r->ts);
+    assert_string_equal(r->log->str, "");
+    assert_int_equal(stats(r)->flows, 0);
+    assert_int_equal(stats(r)->skipped, 1);
+    assert_int_equal(stats(r)->tcp_packets, 4);
+}
+
+static void test_tcpengine_port_reuse(void **state)
+{
+    rec *r = *state;
+    handshake(r);
+    tx(r, C2S, SYN, 1000, 0, NULL); /* retransmitted SYN: the same connection */
+    tx(r, C2S, ACK, 1001, 5001, "a");
+    tx(r, C2S, SYN, 9000, 0, NULL); /* a new ISN: a new connection */
+    tx(r, C2S, ACK, 9001, 0, "b");
+    assert_string_equal(r->log->str, "open#1 10.0.0.1:40000 > 10.0.0.2:25\n"
+                                "#1 c 'a'\n"
+                                "close#1 TIMEOUT\n"
+                                "open#2 10.0.0.1:40000 > 10.0.0.2:25\n"
+                                "#2 c 'b'\n");
+    assert_int_equal(stats(r)->port_reuse, 1);
+}
+
+static void flow_n(rec *r, int n, const char *data)
+{
+    char src[32];
+    snprintf(src, sizeof src, "10.0.1.%d", n);
+    pk p = { src, "10.0.0.2", 40000, 25, 1 + r->fseq[n], 1, ACK, false, data };
+    push(r, &p);
+    r->fseq[n] += (uint32_t)strlen(data);
+}
+
+static void test_tcpengine_max_flows_eviction(void **state)
+{
+    rec *r = *state;
+    r->cfg.max_flows = 2;
+    flow_n(r, 1, "a");
+    flow_n(r, 2, "b");
+    flow_n(r, 1, "c"); /* flow 1 is now the most recently active */
+    flow_n(r, 3, "d"); /* evicts flow 2 */
+    tcp_engine_finish(eng(r), r->ts);
+    assert_string_equal(r->log->str, "open#1 10.0.1.1:40000 > 10.0.0.2:25 midstream\n"
+                                "#1 c 'a'\n"
+                                "open#2 10.0.1.2:40000 > 10.0.0.2:25 midstream\n"
+                                "#2 c 'b'\n"
+                                "#1 c 'c'\n"
+                                "close#2 EVICTED\n"
+                                "open#3 10.0.1.3:40000 > 10.0.0.2:25 midstream\n"
+                                "#3 c 'd'\n"
+                                "close#1 CAPTURE\n"
+                                "close#3 CAPTURE\n");
+    assert_int_equal(stats(r)->evicted, 1);
+}
+
+static void test_tcpengine_idle_timeout(void **state)
+{
+    rec *r = *state;
+    r->cfg.idle_timeout_us = 10 * 1000000;
+    flow_n(r, 1, "a");
+    flow_n(r, 2, "b");
+    r->ts += 5 * 1000000;
+    flow_n(r, 2, "c");
+    r->ts += 6 * 1000000; /* flow 1 idle 11 s, flow 2 idle 6 s */
+    flow_n(r, 3, "d");
+    r->ts += 20 * 1000000;
+    flow_n(r, 1, "e"); /* after its timeout: a new, midstream flow */
+    tcp_engine_finish(eng(r), r->ts);
+    assert_string_equal(r->log->str, "open#1 10.0.1.1:40000 > 10.0.0.2:25 midstream\n"
+                                "#1 c 'a'\n"
+                                "open#2 10.0.1.2:40000 > 10.0.0.2:25 midstream\n"
+                                "#2 c 'b'\n"
+                                "#2 c 'c'\n"
+                                "close#1 TIMEOUT\n"
+                                "open#3 10.0.1.3:40000 > 10.0.0.2:25 midstream\n"
+                                "#3 c 'd'\n"
+                                "close#2 TIMEOUT\n"
+                                "close#3 TIMEOUT\n"
+                                "open#4 10.0.1.1:40000 > 10.0.0.2:25 midstream\n"
+                                "#4 c 'e'\n"
+                                "close#4 CAPTURE\n");
+    assert_int_equal(stats(r)->timeouts, 3);
+}
+
+static void test_tcpengine_finish_in_creation_order(void **state)
+{
+    rec *r = *state;
+    flow_n(r, 1, "a");
+    flow_n(r, 2, "b");
+    flow_n(r, 3, "c");
+    flow_n(r, 1, "d");
+    flow_n(r, 2, "e");
+    reset_log(r);
+    tcp_engine_finish(eng(r), r->ts);
+    assert_string_equal(r->log->str, "close#1 CAPTURE\nclose#2 CAPTURE\nclose#3 CAPTURE\n");
+}
+
+#define T(name) cmocka_unit_test_setup_teardown(test_tcpengine_##name, setup, teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(in_order_interleaved),
+        T(client_from_syn),
+        T(client_from_ports),
+        T(midstream),
+        T(permutations),
+        T(overlap_permutations),
+        T(retransmission),
+        T(overlap_first_copy_wins),
+        T(seq_wrap),
+        T(hole_on_ack),
+        T(hole_at_fin),
+        T(hole_at_finish),
+        T(queue_cap),
+        T(tiny_max_mem),
+        T(snaplen_cut),
+        T(syn_ack_first),
+        T(keepalive_and_zero_window_probe),
+        T(link_vlan_qinq),
+        T(link_sll),
+        T(link_sll2),
+        T(link_null_loop),
+        T(link_raw),
+        T(unsupported_linktype),
+        T(ethernet_padding),
+        T(ipv6_extension_headers),
+        T(ipv4_fragments),
+        T(truncated_packets),
+        T(garbage_does_not_crash),
+        T(rst_closes),
+        T(fin_both_ways_closes),
+        T(stray_packets_create_no_flow),
+        T(port_reuse),
+        T(max_flows_eviction),
+        T(idle_timeout),
+        T(finish_in_creation_order),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
