@@ -21,6 +21,7 @@ typedef struct options {
     report_options rep;
     const char *color; /* auto, always, never */
     bool stats;
+    bool ports_given;
     tcp_engine_config eng;
 } options;
 
@@ -33,7 +34,9 @@ static const char usage_text[] =
     "Input:\n"
     "  -r, --read FILE        read a pcap or pcapng file (\"-\" = standard input); repeatable,\n"
     "                         files are read in order, each with its own flow table\n"
-    "  -p, --ports LIST       SMTP server ports, comma-separated (default 25,465,587,2525)\n"
+    "  -p, --ports LIST       SMTP server ports, comma-separated (default 25,465,587,2525,\n"
+    "                         plus any connection whose content is SMTP; with -p, only\n"
+    "                         the ports given)\n"
     "  -f, --filter EXPR      also apply this BPF filter (pcap-filter(7) syntax)\n"
     "Output:\n"
     "      --json             JSON lines (one object per command, reply, AUTH step, ...,\n"
@@ -114,7 +117,10 @@ static bool parse_args(int argc, char **argv, options *o, GError **err)
     while ((c = getopt_long(argc, argv, ":r:p:f:vhV", longopts, NULL)) != -1) {
         switch (c) {
         case 'r': g_ptr_array_add(o->files, optarg); break;
-        case 'p': if (!parse_ports(optarg, o->ports, err)) return false; break;
+        case 'p':
+            if (!parse_ports(optarg, o->ports, err)) return false;
+            o->ports_given = true;
+            break;
         case 'f': o->filter = optarg; break;
         case OPT_JSON: o->rep.format = FMT_JSON; break;
         case OPT_SUMMARY: o->rep.format = FMT_SUMMARY; break;
@@ -196,8 +202,16 @@ int main(int argc, char **argv)
     o.rep.out = stdout;
     o.rep.color = strcmp(o.color, "always") == 0 ||
                   (strcmp(o.color, "auto") == 0 && isatty(STDOUT_FILENO) && o.rep.format != FMT_JSON);
-    o.eng.ports = (const uint16_t *)(void *)o.ports->data;
-    o.eng.nports = o.ports->len;
+    /* Without -p, connections on other ports are probed by content and decoded when they
+     * carry SMTP (aiosmtpd listens on 8025, test setups on anything). With -p, only the
+     * ports given are SMTP. */
+    o.rep.ports = (const uint16_t *)(void *)o.ports->data;
+    o.rep.nports = o.ports->len;
+    o.rep.detect = !o.ports_given;
+    if (o.ports_given) {
+        o.eng.ports = o.rep.ports;
+        o.eng.nports = o.rep.nports;
+    }
 
     report rep;
     report_init(&rep, &o.rep);

@@ -34,38 +34,132 @@ static void on_event(void *user, const smtpcap_event *ev)
     if (rs->rep->opt.stream || rs->out->len > MAX_HELD_OUTPUT) report_flush(rs);
 }
 
+typedef struct {
+    int dir;       /* 0 client, 1 server, 2 gap */
+    int gap_dir;
+    uint64_t len;  /* bytes (or gap size) */
+    int64_t ts;
+} probe_chunk;
+
+static void start_session(rsession *rs)
+{
+    report *r = rs->rep;
+    rs->state = RS_SMTP;
+    rs->id = r->next_id++;
+    smtpcap_config cfg = { .max_line = r->opt.max_line, .show_secrets = r->opt.show_secrets,
+                           .midstream = rs->fi.midstream };
+    rs->dec = smtpcap_session_new(&cfg, on_event, rs);
+    r->fmt->begin(rs);
+    if (r->opt.stream) report_flush(rs);
+}
+
+static bool known_port(const report *r, uint16_t port)
+{
+    for (size_t i = 0; i < r->opt.nports; i++)
+        if (r->opt.ports[i] == port) return true;
+    return r->opt.nports == 0;
+}
+
 static void *op_open(void *ctx, const tcp_flow_info *fi)
 {
     report *r = ctx;
     rsession *rs = g_new0(rsession, 1);
     rs->rep = r;
-    rs->id = r->next_id++;
     rs->fi = *fi;
-    rs->out = g_string_sized_new(1024);
-    smtpcap_config cfg = { .max_line = r->opt.max_line, .show_secrets = r->opt.show_secrets,
-                           .midstream = fi->midstream };
-    rs->dec = smtpcap_session_new(&cfg, on_event, rs);
-    r->fmt->begin(rs);
-    if (r->opt.stream) report_flush(rs);
+    rs->out = g_string_sized_new(256);
+    if (known_port(r, fi->server_port)) {
+        start_session(rs);
+    } else if (r->opt.detect) {
+        rs->state = RS_PROBING;
+        rs->probe[0] = g_byte_array_new();
+        rs->probe[1] = g_byte_array_new();
+        rs->chunks = g_array_new(FALSE, FALSE, sizeof(probe_chunk));
+    } else {
+        rs->state = RS_IGNORED;
+    }
     return rs;
+}
+
+static void free_probe(rsession *rs)
+{
+    for (int d = 0; d < 2; d++)
+        if (rs->probe[d]) g_byte_array_free(rs->probe[d], TRUE);
+    if (rs->chunks) g_array_free(rs->chunks, TRUE);
+    rs->probe[0] = rs->probe[1] = NULL;
+    rs->chunks = NULL;
+}
+
+/* Decides a probing flow; on YES the held bytes are decoded in their original order. */
+static void probe_decide(rsession *rs, bool final)
+{
+    smtpcap_detect_result d = smtpcap_detect(rs->probe[0]->data, rs->probe[0]->len,
+                                             rs->probe[1]->data, rs->probe[1]->len, final);
+    if (d == SMTPCAP_DETECT_MORE) return;
+    if (d == SMTPCAP_DETECT_NO) {
+        rs->state = RS_IGNORED;
+        free_probe(rs);
+        return;
+    }
+    start_session(rs);
+    size_t off[2] = { 0, 0 };
+    for (guint i = 0; i < rs->chunks->len; i++) {
+        probe_chunk *c = &g_array_index(rs->chunks, probe_chunk, i);
+        if (c->dir == 2) {
+            smtpcap_session_gap(rs->dec, c->gap_dir ? SMTPCAP_DIR_SERVER : SMTPCAP_DIR_CLIENT,
+                                c->len, c->ts);
+            continue;
+        }
+        smtpcap_session_feed(rs->dec, c->dir ? SMTPCAP_DIR_SERVER : SMTPCAP_DIR_CLIENT,
+                             rs->probe[c->dir]->data + off[c->dir], (size_t)c->len, c->ts);
+        off[c->dir] += (size_t)c->len;
+    }
+    free_probe(rs);
 }
 
 static void op_data(void *ctx, void *flow, int dir, const uint8_t *p, size_t n, int64_t ts)
 {
     rsession *rs = flow;
-    smtpcap_session_feed(rs->dec, dir ? SMTPCAP_DIR_SERVER : SMTPCAP_DIR_CLIENT, p, n, ts);
+    if (rs->state == RS_SMTP) {
+        smtpcap_session_feed(rs->dec, dir ? SMTPCAP_DIR_SERVER : SMTPCAP_DIR_CLIENT, p, n, ts);
+        return;
+    }
+    if (rs->state == RS_IGNORED) return;
+    /* Hold no more than detection can use; the rest is decided on what was seen. */
+    size_t room = SMTPCAP_DETECT_MAX * 2 - MIN(rs->probe[dir]->len, SMTPCAP_DETECT_MAX * 2);
+    size_t take = MIN(n, room);
+    g_byte_array_append(rs->probe[dir], p, (guint)take);
+    probe_chunk c = { .dir = dir, .len = take, .ts = ts };
+    g_array_append_val(rs->chunks, c);
+    probe_decide(rs, take < n);
+    if (rs->state == RS_SMTP && take < n)
+        smtpcap_session_feed(rs->dec, dir ? SMTPCAP_DIR_SERVER : SMTPCAP_DIR_CLIENT, p + take,
+                             n - take, ts);
 }
 
 static void op_gap(void *ctx, void *flow, int dir, uint64_t bytes, int64_t ts)
 {
     rsession *rs = flow;
-    smtpcap_session_gap(rs->dec, dir ? SMTPCAP_DIR_SERVER : SMTPCAP_DIR_CLIENT, bytes, ts);
+    if (rs->state == RS_PROBING) {
+        probe_chunk c = { .dir = 2, .gap_dir = dir, .len = bytes, .ts = ts };
+        g_array_append_val(rs->chunks, c);
+        probe_decide(rs, true);
+        return;
+    }
+    if (rs->state == RS_SMTP)
+        smtpcap_session_gap(rs->dec, dir ? SMTPCAP_DIR_SERVER : SMTPCAP_DIR_CLIENT, bytes, ts);
 }
 
 static void op_close(void *ctx, void *flow, smtpcap_end_reason why, int64_t ts)
 {
     report *r = ctx;
     rsession *rs = flow;
+    if (rs->state == RS_PROBING) probe_decide(rs, true);
+    if (rs->state != RS_SMTP) {
+        free_probe(rs);
+        g_string_free(rs->out, TRUE);
+        g_free(rs);
+        return;
+    }
     rs->end_us = ts;
     const smtpcap_summary *sum = smtpcap_session_finish(rs->dec, why, ts);
     r->fmt->end(rs, sum);

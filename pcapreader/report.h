@@ -25,6 +25,11 @@ typedef struct report_options {
     bool stream;       /* write each event at once (live capture) */
     size_t max_line;   /* decoder line limit, 0 = default */
     FILE *out;
+    /* Connections to these server ports are SMTP. With detect, connections on other ports
+     * are probed by content (smtpcap_detect) and decoded when they are SMTP. */
+    const uint16_t *ports;
+    size_t nports;
+    bool detect;
 } report_options;
 
 typedef struct report_totals {
@@ -41,8 +46,14 @@ typedef struct rsession {
     smtpcap_session *dec;
     GString *out;         /* rendered, not yet written */
     int64_t end_us;
-    bool in_reply_block;  /* text: the previous line printed was part of the same reply */
+    /* Probing (a port not known for SMTP): the first bytes, held until smtpcap_detect
+     * decides; chunks remembers their order so both directions replay interleaved. */
+    int state;            /* RS_PROBING, RS_SMTP, RS_IGNORED */
+    GByteArray *probe[2];
+    GArray *chunks;       /* probe_chunk */
 } rsession;
+
+enum { RS_SMTP = 0, RS_PROBING, RS_IGNORED };
 
 typedef struct formatter {
     void (*begin)(rsession *rs);

@@ -289,6 +289,23 @@ const char *smtpcap_enhanced_meaning(const char *enhanced);
 
 const char *smtpcap_version(void);
 
+/* ---- detection on ports not known for SMTP (like Zeek's dynamic protocol detection) ---- */
+
+typedef enum {
+    SMTPCAP_DETECT_NO = 0, /* not SMTP: stop looking */
+    SMTPCAP_DETECT_YES,    /* SMTP: decode the connection from its first byte */
+    SMTPCAP_DETECT_MORE    /* cannot tell yet: call again with more bytes */
+} smtpcap_detect_result;
+
+/* Looks at the first bytes of each direction of a TCP connection (client: the side that
+ * opened it). SMTP is recognised by the client's first line (EHLO/HELO/LHLO, or MAIL FROM: /
+ * RCPT TO: when seen from the middle) or by a server greeting "220 ... SMTP". A server
+ * greeting alone that does not say SMTP (FTP also greets with 220) waits for the client.
+ * final: no more bytes will come, decide now (MORE is never returned then). */
+smtpcap_detect_result smtpcap_detect(const uint8_t *client, size_t cn, const uint8_t *server,
+                                     size_t sn, bool final);
+#define SMTPCAP_DETECT_MAX 1024 /* beyond this many bytes without a line end: NO */
+
 #ifdef __cplusplus
 }
 #endif
