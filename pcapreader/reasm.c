@@ -276,6 +276,17 @@ static void seg_in(reasm_dir *d, reasm_shared *sh, const reasm_sink *sk, uint32_
     }
 }
 
+static bool beyond_window(const reasm_dir *d, uint32_t seq)
+{
+    return SEQ_GT(seq, d->next_seq) && seq - d->next_seq > REASM_WINDOW;
+}
+
+/* Within REASM_WINDOW of next_seq, ahead or behind. */
+static bool near_stream(const reasm_dir *d, uint32_t seq)
+{
+    return seq - d->next_seq <= REASM_WINDOW || d->next_seq - seq <= REASM_WINDOW;
+}
+
 void reasm_start(reasm_dir *d, uint32_t seq)
 {
     if (d->started)
@@ -293,6 +304,10 @@ void reasm_segment(reasm_dir *d, reasm_shared *sh, const reasm_sink *sk, uint32_
     if (wirelen == 0)
         return;
     reasm_start(d, seq);
+    if (!near_stream(d, seq) || !near_stream(d, seq + wirelen)) {
+        sh->st->out_of_window++;
+        return;
+    }
     /* Keep-alive: at most one byte just below what the receiver expects, sent only to provoke
      * an ACK. Its byte (if any) is garbage, not stream data. */
     if (wirelen <= 1 && seq == d->next_seq - 1)
@@ -318,7 +333,9 @@ void reasm_ack(reasm_dir *d, reasm_shared *sh, const reasm_sink *sk, uint32_t ac
     /* The FIN takes one sequence number that is not stream data. */
     if (d->fin && SEQ_GT(ack, d->fin_seq))
         ack = d->fin_seq;
-    if (SEQ_GT(ack, d->next_seq))
+    if (beyond_window(d, ack))
+        sh->st->out_of_window++;
+    else if (SEQ_GT(ack, d->next_seq))
         skip_to(d, sh, sk, ack);
 }
 
@@ -328,16 +345,21 @@ void reasm_flush(reasm_dir *d, reasm_shared *sh, const reasm_sink *sk)
         skip_to(d, sh, sk, seg_end(d->tail));
 }
 
-void reasm_fin(reasm_dir *d, reasm_shared *sh, const reasm_sink *sk, uint32_t fin_seq)
+bool reasm_fin(reasm_dir *d, reasm_shared *sh, const reasm_sink *sk, uint32_t fin_seq)
 {
     reasm_start(d, fin_seq);
     if (d->fin)
-        return;
+        return true;
+    if (beyond_window(d, fin_seq)) {
+        sh->st->out_of_window++;
+        return false;
+    }
     d->fin = true;
     d->fin_seq = fin_seq;
     skip_to(d, sh, sk, fin_seq);
     /* Bytes queued beyond the FIN are bogus, but dropping them silently would be worse. */
     reasm_flush(d, sh, sk);
+    return true;
 }
 
 void reasm_clear(reasm_dir *d, reasm_shared *sh)

@@ -29,6 +29,11 @@
 #define SEQ_GT(a, b) ((int32_t)((uint32_t)(a) - (uint32_t)(b)) > 0)
 #define SEQ_GEQ(a, b) ((int32_t)((uint32_t)(a) - (uint32_t)(b)) >= 0)
 
+/* How far ahead of the stream a segment, ACK or FIN may reach. Further is not this stream
+ * (or not a sane one): it is ignored. Keeping everything within 1 GiB of next_seq keeps every
+ * comparison between queued sequence numbers far from the 2^31 ambiguity of SEQ_LT. */
+#define REASM_WINDOW ((uint32_t)1 << 30)
+
 typedef struct reasm_seg reasm_seg;
 
 /* Shared by every direction of one engine: the limits and the memory in use. */
@@ -67,8 +72,9 @@ void reasm_segment(reasm_dir *d, reasm_shared *sh, const reasm_sink *sk, uint32_
 /* The receiver acknowledged everything before ack: any hole before it will never be filled. */
 void reasm_ack(reasm_dir *d, reasm_shared *sh, const reasm_sink *sk, uint32_t ack);
 
-/* A FIN at fin_seq: the stream ends there; every remaining hole is declared now. */
-void reasm_fin(reasm_dir *d, reasm_shared *sh, const reasm_sink *sk, uint32_t fin_seq);
+/* A FIN at fin_seq: the stream ends there; every remaining hole is declared now. Returns false
+ * (and changes nothing) if fin_seq is out of the window. */
+bool reasm_fin(reasm_dir *d, reasm_shared *sh, const reasm_sink *sk, uint32_t fin_seq);
 
 /* Declares every remaining hole and delivers everything queued (close, timeout, end of input). */
 void reasm_flush(reasm_dir *d, reasm_shared *sh, const reasm_sink *sk);

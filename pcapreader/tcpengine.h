@@ -63,6 +63,8 @@ typedef struct tcp_engine_stats {
     uint64_t fragments;               /* non-first IP fragments (also in skipped) */
     uint64_t port_reuse;              /* SYN of a new connection on a live flow's 5-tuple: the
                                          old flow was closed (reason TIMEOUT, its end unseen) */
+    uint64_t out_of_window;           /* segments, ACKs or FINs more than 1 GiB ahead of the
+                                         stream: ignored, as a TCP receiver would */
 } tcp_engine_stats;
 
 typedef struct tcp_engine tcp_engine;

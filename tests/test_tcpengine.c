@@ -501,6 +501,110 @@ static void test_tcpengine_seq_wrap(void **state)
     assert_int_equal(stats(r)->gaps, 0);
 }
 
+/* Sequence numbers far ahead (here across the 2^31 antipode) are not this stream. */
+static void test_tcpengine_out_of_window(void **state)
+{
+    rec *r = *state;
+    handshake(r);
+    tx(r, C2S, ACK, 1001, 5001, "AAAA");
+    tx(r, C2S, ACK, 1005 + 0x60000000u, 5001, "far");
+    tx(r, C2S, ACK, 1005 + 0x7ffffff0u, 5001, "straddling the antipode, 40 bytes long..");
+    tx(r, S2C, ACK, 5001, 1005 + 0x50000000u, NULL); /* an ACK far ahead */
+    tx(r, C2S, ACK | FIN, 1005 + 0x40000010u, 5001, NULL);
+    tx(r, C2S, ACK, 2005, 5001, "ZZZZ"); /* within the window: a real hole */
+    tcp_engine_finish(eng(r), r->ts);
+    assert_string_equal(r->log->str, "open#1 10.0.0.1:40000 > 10.0.0.2:25\n"
+                                     "#1 c 'AAAA'\n"
+                                     "#1 c gap 1000\n"
+                                     "#1 c 'ZZZZ'\n"
+                                     "close#1 CAPTURE\n");
+    assert_int_equal(stats(r)->out_of_window, 4);
+}
+
+/* Random segments (overlapping, reordered, duplicated, cut by a snaplen), random ACKs and
+ * random limits: every delivered byte must be the byte of the stream at that offset, gaps must
+ * account for exactly the rest, and at the end the stream must reach the furthest byte sent. */
+typedef struct checker {
+    const uint8_t *src;
+    uint64_t off;
+    bool bad;
+} checker;
+
+static void *chk_open(void *ctx, const tcp_flow_info *fi)
+{
+    return ctx;
+}
+
+static void chk_data(void *ctx, void *flow, int dir, const uint8_t *p, size_t n, int64_t ts)
+{
+    checker *c = ctx;
+    if (dir != 0 || memcmp(c->src + c->off, p, n) != 0)
+        c->bad = true;
+    c->off += n;
+}
+
+static void chk_gap(void *ctx, void *flow, int dir, uint64_t n, int64_t ts)
+{
+    checker *c = ctx;
+    if (dir != 0)
+        c->bad = true;
+    c->off += n;
+}
+
+static void test_tcpengine_random_segments_consistent(void **state)
+{
+    static const tcp_engine_ops ops = { chk_open, chk_data, chk_gap, NULL };
+    enum { LEN = 3000 };
+    uint8_t src[LEN + 64];
+    GRand *rnd = g_rand_new_with_seed(7);
+    for (int k = 0; k < LEN + 64; k++)
+        src[k] = (uint8_t)g_rand_int(rnd);
+    for (int round = 0; round < 300; round++) {
+        checker c = { src, 0, false };
+        tcp_engine_config cfg = { 0 };
+        cfg.max_ooo_bytes = (size_t)g_rand_int_range(rnd, 1, 4000);
+        cfg.max_mem = (size_t)g_rand_int_range(rnd, 1, 6000);
+        tcp_engine *e = tcp_engine_new(&cfg, &ops, &c);
+        uint32_t isn = g_rand_int(rnd); /* anywhere, 2^32 - 1 included */
+        uint64_t reach = 0;
+        int nseg = g_rand_int_range(rnd, 1, 80);
+        for (int i = 0; i < nseg; i++) {
+            uint8_t b[256];
+            uint32_t off = (uint32_t)g_rand_int_range(rnd, 0, LEN - 100);
+            uint32_t n = (uint32_t)g_rand_int_range(rnd, 0, 100);
+            bool ack_only = g_rand_int_range(rnd, 0, 8) == 0;
+            pk p = { "10.0.0.1", "10.0.0.2", 40000, 25, isn + 1 + off, 1, ACK, false, NULL };
+            if (ack_only) {
+                /* the server acknowledges up to off */
+                p = (pk){ "10.0.0.2", "10.0.0.1", 25, 40000, 1, isn + 1 + off, ACK, false, NULL };
+                n = 0;
+                if (off > reach)
+                    reach = off;
+            }
+            if (i == 0) { /* the SYN comes first */
+                pk syn = { "10.0.0.1", "10.0.0.2", 40000, 25, isn, 0, SYN, false, NULL };
+                size_t l = build_ip(b, &syn, false);
+                tcp_engine_packet(e, 12, b, (uint32_t)l, (uint32_t)l, 1);
+            }
+            size_t l = build_ip(b, &p, false);
+            memcpy(b + l, src + off, n);
+            l += n;
+            put16(b + 2, (uint16_t)l);
+            uint32_t cap = (uint32_t)l;
+            if (n > 0 && g_rand_int_range(rnd, 0, 10) == 0)
+                cap -= (uint32_t)g_rand_int_range(rnd, 0, (int)n);
+            tcp_engine_packet(e, 12, b, cap, (uint32_t)l, 2 + i);
+            if (n > 0 && off + n > reach)
+                reach = off + n;
+        }
+        tcp_engine_finish(e, 1000);
+        assert_false(c.bad);
+        assert_int_equal(c.off, reach);
+        tcp_engine_free(e);
+    }
+    g_rand_free(rnd);
+}
+
 /* ---- tests: holes ----------------------------------------------------------------------- */
 
 static void test_tcpengine_hole_on_ack(void **state)
@@ -1004,6 +1108,8 @@ int main(void)
         T(retransmission),
         T(overlap_first_copy_wins),
         T(seq_wrap),
+        T(out_of_window),
+        T(random_segments_consistent),
         T(hole_on_ack),
         T(hole_at_fin),
         T(hole_at_finish),
