@@ -128,7 +128,7 @@ static void client_line(smtpcap_session *s, const char *line, size_t len, size_t
             s->cmode = CM_COMMAND;
             session_push_data_end(s, ts);
         } else {
-            content_line(s, line, len, full_len);
+            content_line(s, line, len, full_len, true);
         }
         break;
     case CM_CLOSED:
@@ -304,7 +304,7 @@ static void flush_partial(smtpcap_session *s, int dir, int64_t ts)
     linebuf *lb = &s->lb[dir];
     if (lb->total == 0 || lb->resync) return;
     if (dir == SMTPCAP_DIR_CLIENT && (s->cmode == CM_BODY || s->cmode == CM_CHUNK)) {
-        if (s->cmode == CM_BODY) content_line(s, lb->buf, lb->len, lb->total);
+        if (s->cmode == CM_BODY) content_line(s, lb->buf, lb->len, lb->total, false);
         lb->len = lb->total = 0;
         return;
     }

@@ -249,7 +249,8 @@ void auth_on_result(smtpcap_session *s, int code, const char *enhanced, uint64_t
 
 /* ---- message.c ---- */
 void content_begin(smtpcap_session *s, int msg, bool bdat);
-void content_line(smtpcap_session *s, const char *line, size_t len, size_t full_len);
+/* One DATA body line; eol = it ended with a line end (it counts as CRLF). */
+void content_line(smtpcap_session *s, const char *line, size_t len, size_t full_len, bool eol);
 void content_bytes(smtpcap_session *s, const uint8_t *p, size_t n);
 void content_gap(smtpcap_session *s, uint64_t n);
 /* Ends the content (complete = the terminator was seen) and emits SMTPCAP_EV_MESSAGE. */

@@ -138,7 +138,7 @@ static void header_line(content_state *c, const char *line, size_t len)
     g_string_append_len(c->hdr, line, (gssize)MIN(len, (size_t)MAX_HEADER));
 }
 
-void content_line(smtpcap_session *s, const char *line, size_t len, size_t full_len)
+void content_line(smtpcap_session *s, const char *line, size_t len, size_t full_len, bool eol)
 {
     content_state *c = &s->content;
     if (!c->active) return;
@@ -147,7 +147,7 @@ void content_line(smtpcap_session *s, const char *line, size_t len, size_t full_
         len = len ? len - 1 : 0;
         full_len--;
     }
-    c->size += full_len + 2;
+    c->size += full_len + (eol ? 2 : 0);
     if (c->in_headers) header_line(c, line, len);
 }
 
