@@ -2,7 +2,8 @@
 # Installs what smtpcap needs to build and test, from Debian 12's packages (run as root).
 # Idempotent: packages already present are left alone.
 set -eu
-pkgs=(build-essential cmake pkg-config libpcap-dev libglib2.0-dev libcmocka-dev python3)
+pkgs=(build-essential cmake pkg-config libpcap-dev libglib2.0-dev libcmocka-dev python3
+      libwireshark-dev wireshark-dev tshark)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -5,7 +5,7 @@ set -eu
 cd "$(dirname "$0")/.."
 bash tests/install-deps.sh
 build=${BUILD_DIR:-build}
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSMTPCAP_WERROR=ON
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSMTPCAP_WERROR=ON -DSMTPCAP_PLUGIN=ON
 cmake --build "$build" -j"$(nproc)"
 cd "$build"
 ctest --output-on-failure -j"$(nproc)" --timeout 600
