@@ -338,6 +338,14 @@ const smtpcap_summary *smtpcap_session_finish(smtpcap_session *s, smtpcap_end_re
     return &s->sum;
 }
 
+void smtpcap_session_warn(smtpcap_session *s, const char *text)
+{
+    if (!s || !text || s->finished) return;
+    char *clean = sanitize_dup(text, strlen(text));
+    warn(s, "%s", clean);
+    g_free(clean);
+}
+
 void smtpcap_session_free(smtpcap_session *s)
 {
     if (!s) return;

@@ -16,6 +16,12 @@ enum { EXIT_OK = 0, EXIT_USAGE = 1, EXIT_DAMAGED = 2 };
 
 typedef struct options {
     GPtrArray *files;
+    const char *iface;      /* -i */
+    const char *write_file; /* -w */
+    uint64_t count;         /* -c */
+    const char *user;       /* -Z */
+    bool promisc;
+    bool list_ifaces;       /* -D */
     const char *filter;
     GArray *ports;
     report_options rep;
@@ -28,6 +34,8 @@ typedef struct options {
 static const char usage_text[] =
     "Usage: smtpcap -r FILE [-r FILE ...] [options]\n"
     "       smtpcap FILE...\n"
+    "       smtpcap -i INTERFACE [-w FILE] [-c COUNT] [-Z USER] [options]\n"
+    "       smtpcap -D\n"
     "Turn captured SMTP traffic into annotated transcripts and a verdict per session:\n"
     "which step broke, and what the server said.\n"
     "\n"
@@ -38,6 +46,14 @@ static const char usage_text[] =
     "                         plus any connection whose content is SMTP; with -p, only\n"
     "                         the ports given)\n"
     "  -f, --filter EXPR      also apply this BPF filter (pcap-filter(7) syntax)\n"
+    "Live capture:\n"
+    "  -i, --interface IFACE  capture on IFACE (\"any\" for all); output streams as sessions\n"
+    "                         progress; Ctrl-C flushes open sessions and prints statistics\n"
+    "  -w, --write FILE       also write the captured packets to a pcap file\n"
+    "  -c, --count N          stop after N packets\n"
+    "  -Z, --user USER        drop root privileges to USER once capturing (default nobody)\n"
+    "      --promisc          put the interface in promiscuous mode (mirror ports)\n"
+    "  -D, --list-interfaces  list the interfaces and exit\n"
     "Output:\n"
     "      --json             JSON lines (one object per command, reply, AUTH step, ...,\n"
     "                         and one \"session\" object with the verdict per session)\n"
@@ -52,7 +68,8 @@ static const char usage_text[] =
     "  -h, --help             this help\n"
     "  -V, --version          version\n"
     "\n"
-    "Exit status: 0 success, 1 usage error or unreadable input, 2 input damaged part-way\n"
+    "Exit status: 0 success (live: also when stopped by SIGINT/SIGTERM), 1 usage error,\n"
+    "unreadable input or a live capture that could not start, 2 input damaged part-way\n"
     "(everything before the damage is still reported).\n";
 
 static bool parse_ports(const char *list, GArray *ports, GError **err)
@@ -93,7 +110,8 @@ static bool parse_size(const char *name, const char *v, size_t *out, GError **er
     return true;
 }
 
-enum { OPT_JSON = 256, OPT_SUMMARY, OPT_SECRETS, OPT_COLOR, OPT_MAX_LINE, OPT_MAX_FLOWS, OPT_IDLE };
+enum { OPT_JSON = 256, OPT_SUMMARY, OPT_SECRETS, OPT_COLOR, OPT_MAX_LINE, OPT_MAX_FLOWS, OPT_IDLE,
+       OPT_PROMISC };
 
 static bool parse_args(int argc, char **argv, options *o, GError **err)
 {
@@ -108,13 +126,19 @@ static bool parse_args(int argc, char **argv, options *o, GError **err)
         { "max-line", required_argument, NULL, OPT_MAX_LINE },
         { "max-flows", required_argument, NULL, OPT_MAX_FLOWS },
         { "idle-timeout", required_argument, NULL, OPT_IDLE },
+        { "interface", required_argument, NULL, 'i' },
+        { "write", required_argument, NULL, 'w' },
+        { "count", required_argument, NULL, 'c' },
+        { "user", required_argument, NULL, 'Z' },
+        { "promisc", no_argument, NULL, OPT_PROMISC },
+        { "list-interfaces", no_argument, NULL, 'D' },
         { "help", no_argument, NULL, 'h' },        { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
     };
     int c;
     size_t v;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":r:p:f:vhV", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":r:p:f:i:w:c:Z:DvhV", longopts, NULL)) != -1) {
         switch (c) {
         case 'r': g_ptr_array_add(o->files, optarg); break;
         case 'p':
@@ -134,6 +158,15 @@ static bool parse_args(int argc, char **argv, options *o, GError **err)
             o->color = optarg;
             break;
         case 'v': o->stats = true; break;
+        case 'i': o->iface = optarg; break;
+        case 'w': o->write_file = optarg; break;
+        case 'c':
+            if (!parse_size("count", optarg, &v, err)) return false;
+            o->count = v;
+            break;
+        case 'Z': o->user = optarg; break;
+        case OPT_PROMISC: o->promisc = true; break;
+        case 'D': o->list_ifaces = true; break;
         case OPT_MAX_LINE: if (!parse_size("max-line", optarg, &o->rep.max_line, err)) return false; break;
         case OPT_MAX_FLOWS: if (!parse_size("max-flows", optarg, &o->eng.max_flows, err)) return false; break;
         case OPT_IDLE:
@@ -153,7 +186,16 @@ static bool parse_args(int argc, char **argv, options *o, GError **err)
         }
     }
     for (int i = optind; i < argc; i++) g_ptr_array_add(o->files, argv[i]);
-    if (o->files->len == 0) {
+    if (o->list_ifaces) return true;
+    if (o->iface && o->files->len) {
+        g_set_error(err, G_OPTION_ERROR, G_OPTION_ERROR_FAILED, "-i and -r cannot be combined");
+        return false;
+    }
+    if (!o->iface && (o->write_file || o->count || o->user || o->promisc)) {
+        g_set_error(err, G_OPTION_ERROR, G_OPTION_ERROR_FAILED, "-w, -c, -Z and --promisc need -i");
+        return false;
+    }
+    if (o->files->len == 0 && !o->iface) {
         g_set_error(err, G_OPTION_ERROR, G_OPTION_ERROR_FAILED, "no input: give a capture with -r FILE");
         return false;
     }
@@ -184,6 +226,107 @@ static void print_stats(const char *path, const tcp_engine_stats *s, const captu
             t->messages, t->accepted_messages);
 }
 
+static void print_file_stats(const char *what, const options *o, const report *rep,
+                             const report_totals *before, tcp_engine *e, const capture_stats *cs)
+{
+    if (!o->stats) return;
+    report_totals t = rep->totals;
+    for (int k = 0; k <= SMTPCAP_OUTCOME_ENCRYPTED; k++) t.outcomes[k] -= before->outcomes[k];
+    t.sessions -= before->sessions;
+    t.messages -= before->messages;
+    t.accepted_messages -= before->accepted_messages;
+    print_stats(what, tcp_engine_get_stats(e), cs, &t);
+}
+
+static int run_files(options *o, report *rep)
+{
+    report_init(rep, &o->rep);
+    int status = EXIT_OK;
+    GError *err = NULL;
+    for (guint i = 0; i < o->files->len; i++) {
+        const char *path = g_ptr_array_index(o->files, i);
+        report_totals before = rep->totals;
+        tcp_engine *e = tcp_engine_new(&o->eng, &report_engine_ops, rep);
+        capture_stats cs = { 0 };
+        if (!capture_read_file(path, o->filter, e, &cs, &err)) {
+            fflush(stdout);
+            fprintf(stderr, "smtpcap: %s\n", err->message);
+            int code = err->code == CAPTURE_ERROR_DAMAGED ? EXIT_DAMAGED : EXIT_USAGE;
+            if (code > status) status = code;
+            g_clear_error(&err);
+        }
+        fflush(stdout);
+        print_file_stats(path, o, rep, &before, e, &cs);
+        tcp_engine_free(e);
+    }
+    return status;
+}
+
+typedef struct live_glue {
+    tcp_engine *e;
+    report *rep;
+} live_glue;
+
+static void live_tick(void *ctx, int64_t now_us, uint64_t new_drops)
+{
+    live_glue *g = ctx;
+    /* Idle sessions end by the clock too, not only when the next packet arrives. */
+    tcp_engine_tick(g->e, now_us);
+    if (new_drops) {
+        char *w = g_strdup_printf("the capture lost %" G_GUINT64_FORMAT " packet(s) (kernel or "
+                                  "interface drops) while this session was open: parts may be "
+                                  "missing", new_drops);
+        report_warn_open(g->rep, w);
+        g_free(w);
+    }
+}
+
+/* Live capture: the capture filter is the SMTP ports (with or without VLAN tags), narrowed
+ * by -f. */
+static int run_live(options *o, report *rep)
+{
+    GString *f = g_string_new("(");
+    for (guint i = 0; i < o->ports->len; i++)
+        g_string_append_printf(f, "%stcp port %u", i ? " or " : "", g_array_index(o->ports, uint16_t, i));
+    g_string_append(f, ")");
+    g_autofree char *ports = g_strdup(f->str);
+    g_string_append_printf(f, " or (vlan and %s)", ports);
+    if (o->filter && *o->filter) {
+        g_string_prepend(f, "(");
+        g_string_append_printf(f, ") and (%s)", o->filter);
+    }
+    o->rep.stream = true;
+    o->rep.detect = false;
+    o->eng.ports = (const uint16_t *)(void *)o->ports->data;
+    o->eng.nports = o->ports->len;
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    report_init(rep, &o->rep);
+    tcp_engine *e = tcp_engine_new(&o->eng, &report_engine_ops, rep);
+    live_glue g = { e, rep };
+    live_options lo = { .iface = o->iface, .filter = f->str, .write_file = o->write_file,
+                        .count = o->count, .user = o->user, .promisc = o->promisc,
+                        .tick = live_tick, .ctx = &g };
+    capture_stats cs = { 0 };
+    GError *err = NULL;
+    report_totals before = rep->totals;
+    int status = EXIT_OK;
+    if (!capture_live(&lo, e, &cs, &err)) {
+        fflush(stdout);
+        fprintf(stderr, "smtpcap: %s\n", err->message);
+        g_clear_error(&err);
+        status = EXIT_USAGE;
+    }
+    fflush(stdout);
+    if (cs.received || status == EXIT_OK)
+        fprintf(stderr, "smtpcap: %" G_GUINT64_FORMAT " packets captured, %" G_GUINT64_FORMAT
+                " received by filter, %" G_GUINT64_FORMAT " dropped by kernel, %" G_GUINT64_FORMAT
+                " dropped by interface\n", cs.packets, cs.received, cs.kernel_dropped, cs.if_dropped);
+    print_file_stats(o->iface, o, rep, &before, e, &cs);
+    tcp_engine_free(e);
+    g_string_free(f, TRUE);
+    return status;
+}
+
 int main(int argc, char **argv)
 {
     static const uint16_t default_ports[] = { 25, 465, 587, 2525 };
@@ -196,6 +339,13 @@ int main(int argc, char **argv)
     if (!parse_args(argc, argv, &o, &err)) {
         fprintf(stderr, "smtpcap: %s\nTry 'smtpcap --help'.\n", err->message);
         return EXIT_USAGE;
+    }
+    if (o.list_ifaces) {
+        if (!capture_list_interfaces(stdout, &err)) {
+            fprintf(stderr, "smtpcap: %s\n", err->message);
+            return EXIT_USAGE;
+        }
+        return EXIT_OK;
     }
     static char outbuf[1 << 16];
     setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
@@ -214,35 +364,12 @@ int main(int argc, char **argv)
     }
 
     report rep;
-    report_init(&rep, &o.rep);
-    int status = EXIT_OK;
-    for (guint i = 0; i < o.files->len; i++) {
-        const char *path = g_ptr_array_index(o.files, i);
-        report_totals before = rep.totals;
-        tcp_engine *e = tcp_engine_new(&o.eng, &report_engine_ops, &rep);
-        capture_stats cs = { 0 };
-        if (!capture_read_file(path, o.filter, e, &cs, &err)) {
-            fflush(stdout);
-            fprintf(stderr, "smtpcap: %s\n", err->message);
-            int code = err->code == CAPTURE_ERROR_DAMAGED ? EXIT_DAMAGED : EXIT_USAGE;
-            if (code > status) status = code;
-            g_clear_error(&err);
-        }
-        fflush(stdout);
-        if (o.stats) {
-            report_totals t = rep.totals;
-            for (int k = 0; k <= SMTPCAP_OUTCOME_ENCRYPTED; k++) t.outcomes[k] -= before.outcomes[k];
-            t.sessions -= before.sessions;
-            t.messages -= before.messages;
-            t.accepted_messages -= before.accepted_messages;
-            print_stats(path, tcp_engine_get_stats(e), &cs, &t);
-        }
-        tcp_engine_free(e);
-    }
+    int status = o.iface ? run_live(&o, &rep) : run_files(&o, &rep);
     if (fflush(stdout) != 0 || ferror(stdout)) {
         fprintf(stderr, "smtpcap: error writing output: %s\n", g_strerror(errno));
         if (status == EXIT_OK) status = EXIT_USAGE;
     }
+    report_free(&rep);
     g_ptr_array_free(o.files, TRUE);
     g_array_free(o.ports, TRUE);
     return status;

@@ -16,6 +16,24 @@ void report_init(report *r, const report_options *opt)
     r->fmt = opt->format == FMT_JSON ? &fmt_json : opt->format == FMT_SUMMARY ? &fmt_summary
                                                                            : &fmt_text;
     r->next_id = 1;
+    r->open = g_hash_table_new(g_direct_hash, g_direct_equal);
+}
+
+void report_free(report *r)
+{
+    if (r->open) g_hash_table_destroy(r->open);
+    r->open = NULL;
+}
+
+void report_warn_open(report *r, const char *text)
+{
+    GHashTableIter it;
+    gpointer key;
+    g_hash_table_iter_init(&it, r->open);
+    while (g_hash_table_iter_next(&it, &key, NULL)) {
+        rsession *rs = key;
+        if (rs->dec) smtpcap_session_warn(rs->dec, text);
+    }
 }
 
 void report_flush(rsession *rs)
@@ -49,6 +67,7 @@ static void start_session(rsession *rs)
     smtpcap_config cfg = { .max_line = r->opt.max_line, .show_secrets = r->opt.show_secrets,
                            .midstream = rs->fi.midstream };
     rs->dec = smtpcap_session_new(&cfg, on_event, rs);
+    g_hash_table_add(r->open, rs);
     r->fmt->begin(rs);
     if (r->opt.stream) report_flush(rs);
 }
@@ -169,6 +188,7 @@ static void op_close(void *ctx, void *flow, smtpcap_end_reason why, int64_t ts)
     r->totals.messages += sum->nmessages;
     for (size_t i = 0; i < sum->nmessages; i++)
         if (sum->messages[i].status == SMTPCAP_MSG_ACCEPTED) r->totals.accepted_messages++;
+    g_hash_table_remove(r->open, rs);
     smtpcap_session_free(rs->dec);
     g_string_free(rs->out, TRUE);
     g_free(rs);

@@ -66,11 +66,15 @@ typedef struct report {
     const formatter *fmt;
     report_totals totals;
     uint64_t next_id;     /* shared across inputs so numbers stay unique in a run */
+    GHashTable *open;     /* rsession* of sessions being decoded (a set) */
 } report;
 
 extern const formatter fmt_text, fmt_json, fmt_summary;
 
 void report_init(report *r, const report_options *opt);
+void report_free(report *r);
+/* Adds a warning to every session being decoded (e.g. the kernel dropped packets). */
+void report_warn_open(report *r, const char *text);
 /* The engine callbacks; ctx is the report. */
 extern const tcp_engine_ops report_engine_ops;
 /* Writes what a session has rendered so far. */

@@ -521,3 +521,13 @@ void tcp_engine_free(tcp_engine *e)
     g_hash_table_destroy(e->table);
     free(e);
 }
+
+void tcp_engine_tick(tcp_engine *e, int64_t now_us)
+{
+    /* Live capture: time passes without packets, so idle flows end by the clock. */
+    if (!e->have_now || now_us > e->now) {
+        e->now = now_us;
+        e->have_now = true;
+    }
+    expire(e);
+}

@@ -83,6 +83,10 @@ bool tcp_engine_linktype_supported(int linktype);
  * SMTPCAP_END_CAPTURE, in order of flow creation. */
 void tcp_engine_finish(tcp_engine *e, int64_t ts_us);
 
+/* Live capture: the current time (µs since epoch) even when no packet came, so that idle
+ * flows time out by the clock. Never moves time backwards. */
+void tcp_engine_tick(tcp_engine *e, int64_t now_us);
+
 const tcp_engine_stats *tcp_engine_get_stats(const tcp_engine *e);
 
 void tcp_engine_free(tcp_engine *e);

@@ -3,7 +3,8 @@
 # Idempotent: packages already present are left alone.
 set -eu
 pkgs=(build-essential cmake pkg-config libpcap-dev libglib2.0-dev libcmocka-dev python3
-      libwireshark-dev wireshark-dev tshark)
+      libwireshark-dev wireshark-dev tshark
+      swaks python3-aiosmtpd util-linux)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

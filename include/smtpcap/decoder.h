@@ -274,6 +274,10 @@ const smtpcap_summary *smtpcap_session_finish(smtpcap_session *s, smtpcap_end_re
 
 void smtpcap_session_free(smtpcap_session *s);
 
+/* Adds a warning to the session's summary from outside the decoder (e.g. "the kernel
+ * dropped packets while this session was open"). Identical warnings are kept once. */
+void smtpcap_session_warn(smtpcap_session *s, const char *text);
+
 /* Names: never NULL. */
 const char *smtpcap_stage_name(smtpcap_stage st);
 const char *smtpcap_outcome_name(smtpcap_outcome_status st);
