@@ -4,7 +4,8 @@
 set -eu
 pkgs=(build-essential cmake pkg-config libpcap-dev libglib2.0-dev libcmocka-dev python3
       libwireshark-dev wireshark-dev tshark
-      swaks python3-aiosmtpd util-linux)
+      swaks python3-aiosmtpd util-linux
+      clang libfuzzer-14-dev libclang-rt-14-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
