@@ -343,7 +343,7 @@ static void start_midstream(tcp_engine *e, flow *f, int dir, uint32_t seq)
     uint32_t start = seq;
     if (f->ack_known[!dir]) {
         uint32_t a = f->ack[!dir];
-        if (SEQ_GEQ(seq + 1, a) && (uint32_t)(seq - a) <= e->sh.max_ooo_bytes)
+        if (SEQ_GEQ(seq + 1, a) && (uint32_t)(seq - a) <= REASM_WINDOW)
             start = a;
     }
     reasm_start(&f->dir[dir], start);

@@ -372,6 +372,25 @@ static void test_tcpengine_midstream(void **state)
                                 "close#1 CAPTURE\n");
 }
 
+/* Without a SYN, a direction starts where the peer's ACK says, not at the first segment
+ * captured: what lies between was sent and must not be glued over. */
+static void test_tcpengine_midstream_starts_at_peer_ack(void **state)
+{
+    rec *r = *state;
+    tx(r, C2S, ACK | PSH, 1001, 5001, "RCPT TO:<b@c>\r\n");
+    tx(r, S2C, ACK | PSH, 5008, 1016, "ok\r\n"); /* 5001..5007 not captured (yet) */
+    tx(r, S2C, ACK | PSH, 5001, 1016, "250 2.1"); /* reordered: it fills the hole */
+    tx(r, S2C, ACK | PSH, 5020, 1016, "x");       /* 5012..5019 never come */
+    tcp_engine_finish(eng(r), r->ts);
+    assert_string_equal(r->log->str, "open#1 10.0.0.1:40000 > 10.0.0.2:25 midstream\n"
+                                     "#1 c 'RCPT TO:<b@c>\r\n'\n"
+                                     "#1 s '250 2.1'\n"
+                                     "#1 s 'ok\r\n'\n"
+                                     "#1 s gap 8\n"
+                                     "#1 s 'x'\n"
+                                     "close#1 CAPTURE\n");
+}
+
 /* Four segments of distinct bytes, pushed in each of the 24 orders, give the same stream. */
 static void test_tcpengine_permutations(void **state)
 {
@@ -1103,6 +1122,7 @@ int main(void)
         T(client_from_syn),
         T(client_from_ports),
         T(midstream),
+        T(midstream_starts_at_peer_ack),
         T(permutations),
         T(overlap_permutations),
         T(retransmission),
