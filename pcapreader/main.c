@@ -65,6 +65,8 @@ static const char usage_text[] =
     "      --max-line N       longest SMTP line kept, in bytes (default 4096)\n"
     "      --max-flows N      concurrent TCP connections tracked (default 65536)\n"
     "      --idle-timeout S   close a connection idle for S seconds of capture time (300)\n"
+    "      --max-ooo N        out-of-order bytes queued per direction (default 1048576)\n"
+    "      --max-mem N        reassembly bytes queued in all (default 268435456)\n"
     "  -h, --help             this help\n"
     "  -V, --version          version\n"
     "\n"
@@ -111,7 +113,7 @@ static bool parse_size(const char *name, const char *v, size_t *out, GError **er
 }
 
 enum { OPT_JSON = 256, OPT_SUMMARY, OPT_SECRETS, OPT_COLOR, OPT_MAX_LINE, OPT_MAX_FLOWS, OPT_IDLE,
-       OPT_PROMISC };
+       OPT_PROMISC, OPT_MAX_OOO, OPT_MAX_MEM };
 
 static bool parse_args(int argc, char **argv, options *o, GError **err)
 {
@@ -126,6 +128,8 @@ static bool parse_args(int argc, char **argv, options *o, GError **err)
         { "max-line", required_argument, NULL, OPT_MAX_LINE },
         { "max-flows", required_argument, NULL, OPT_MAX_FLOWS },
         { "idle-timeout", required_argument, NULL, OPT_IDLE },
+        { "max-ooo", required_argument, NULL, OPT_MAX_OOO },
+        { "max-mem", required_argument, NULL, OPT_MAX_MEM },
         { "interface", required_argument, NULL, 'i' },
         { "write", required_argument, NULL, 'w' },
         { "count", required_argument, NULL, 'c' },
@@ -169,6 +173,8 @@ static bool parse_args(int argc, char **argv, options *o, GError **err)
         case 'D': o->list_ifaces = true; break;
         case OPT_MAX_LINE: if (!parse_size("max-line", optarg, &o->rep.max_line, err)) return false; break;
         case OPT_MAX_FLOWS: if (!parse_size("max-flows", optarg, &o->eng.max_flows, err)) return false; break;
+        case OPT_MAX_OOO: if (!parse_size("max-ooo", optarg, &o->eng.max_ooo_bytes, err)) return false; break;
+        case OPT_MAX_MEM: if (!parse_size("max-mem", optarg, &o->eng.max_mem, err)) return false; break;
         case OPT_IDLE:
             if (!parse_size("idle-timeout", optarg, &v, err)) return false;
             o->eng.idle_timeout_us = (int64_t)v * 1000000;
