@@ -158,6 +158,10 @@ struct smtpcap_session {
     bool chunk_last;
     bool server_gap;      /* a reply may have been lost: re-align on the next one */
     bool body_gap;        /* the DATA body had a gap: its end may be unseen */
+    /* DATA body after the headers is scanned only for dots at line starts (body_scan) */
+    bool body_bol;        /* the next body byte starts a line */
+    uint8_t body_dot;     /* 1: "." seen at a line start; 2: ".\r" seen */
+    uint64_t body_dot_off; /* stream offset of that dot */
 
     /* Client bytes held while a command whose reply decides how to read them (DATA, AUTH,
      * STARTTLS) waits for that reply. Bounded by DEFER_MAX. */
@@ -249,8 +253,13 @@ void auth_on_result(smtpcap_session *s, int code, const char *enhanced, uint64_t
 
 /* ---- message.c ---- */
 void content_begin(smtpcap_session *s, int msg, bool bdat);
-/* One DATA body line; eol = it ended with a line end (it counts as CRLF). */
-void content_line(smtpcap_session *s, const char *line, size_t len, size_t full_len, bool eol);
+/* One DATA body line: len bytes kept of full_len (without the line end); raw_len bytes on the
+ * wire, line end included. The size counts wire bytes minus stuffing dots. */
+void content_line(smtpcap_session *s, const char *line, size_t len, size_t full_len,
+                  size_t raw_len);
+/* Body bytes counted without being looked at (after the headers); n may be -1 (a stuffing
+ * dot taken back). */
+void content_add(smtpcap_session *s, int64_t n);
 void content_bytes(smtpcap_session *s, const uint8_t *p, size_t n);
 void content_gap(smtpcap_session *s, uint64_t n);
 /* Ends the content (complete = the terminator was seen) and emits SMTPCAP_EV_MESSAGE. */

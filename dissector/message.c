@@ -138,17 +138,23 @@ static void header_line(content_state *c, const char *line, size_t len)
     g_string_append_len(c->hdr, line, (gssize)MIN(len, (size_t)MAX_HEADER));
 }
 
-void content_line(smtpcap_session *s, const char *line, size_t len, size_t full_len, bool eol)
+void content_line(smtpcap_session *s, const char *line, size_t len, size_t full_len,
+                  size_t raw_len)
 {
     content_state *c = &s->content;
     if (!c->active) return;
+    c->size += raw_len;
     if (full_len > 0 && line[0] == '.') { /* undo dot-stuffing */
         line++;
         len = len ? len - 1 : 0;
-        full_len--;
+        c->size--;
     }
-    c->size += full_len + (eol ? 2 : 0);
     if (c->in_headers) header_line(c, line, len);
+}
+
+void content_add(smtpcap_session *s, int64_t n)
+{
+    if (s->content.active) s->content.size += (uint64_t)n;
 }
 
 void content_bytes(smtpcap_session *s, const uint8_t *p, size_t n)

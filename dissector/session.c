@@ -540,6 +540,8 @@ static void apply_reply(smtpcap_session *s, const pending_cmd *c, int code, cons
             if (s->cmode == CM_COMMAND) {
                 s->cmode = CM_BODY;
                 s->body_gap = false;
+                s->body_bol = true;
+                s->body_dot = 0;
                 content_begin(s, c->msg, false);
             }
         } else if (m) {
