@@ -634,6 +634,7 @@ static void test_decoder_gap_in_data_body_loses_dot(void **state)
     (void)state;
     script t;
     sc_open(&t, NULL);
+    t.rec.hide_size = true;
     open_transaction(&t);
     C(&t, "DATA\r\n");
     S(&t, "354 go\r\n");
@@ -643,19 +644,24 @@ static void test_decoder_gap_in_data_body_loses_dot(void **state)
     C(&t, "QUIT\r\n");
     S(&t, "221 2.0.0 Bye\r\n");
     sc_finish(&t, SMTPCAP_END_CLOSED);
-    /* size: the 21 bytes of whole lines seen plus the 30 missing; the partial line "li" cut
-     * by the hole is dropped with it (decoder.h: "any partial line is dropped"). */
     expect_events(&t, EV_OPEN
                       "DATA C command DATA arg=\"\" line=\"DATA\"\n"
                       "DATA S reply 354 \"go\" to=DATA\n"
                       "DATA C gap 30\n"
-                      "DATA C message size=51 incomplete subject=\"g\"\n"
+                      "DATA C message size=? incomplete subject=\"g\"\n"
                       "DATA S reply 250 2.0.0 \"2.0.0 Ok: queued as Q1\" to=(end of data)\n"
                       "QUIT C command QUIT arg=\"\" line=\"QUIT\"\n"
                       "QUIT S reply 221 2.0.0 \"2.0.0 Bye\" to=QUIT\n");
-    expect_sum_line(&t, "msg ", "msg from=<alice@example.org> mail=250/2.1.0 data=250/2.0.0 "
-                                "queue=Q1 size=51 accepted subject=\"g\"");
+    /* The exact size is unknowable: 23 bytes were seen (21 in whole lines + "li"), 30 are
+     * missing, and the missing part held the ".\r\n" (3 bytes, not content) and maybe a
+     * stuffing dot. Anything outside [21 + 30 - 3 - 1, 23 + 30] is wrong. */
+    if (t.rec.last_size < 47 || t.rec.last_size > 53)
+        fail_msg("size %lld outside [47, 53]", (long long)t.rec.last_size);
+    assert_int_equal(t.sum->messages[0].size, t.rec.last_size);
+    assert_int_equal(t.sum->messages[0].status, SMTPCAP_MSG_ACCEPTED);
+    assert_string_equal(t.sum->messages[0].queue_id, "Q1");
     expect_sum_line(&t, "outcome ", "outcome delivered DATA 250/2.0.0 \"2.0.0 Ok: queued as Q1\"");
+    assert_true(has_warning(t.sum, "message 1: part of its content is missing"));
     sc_close(&t);
 }
 
@@ -694,6 +700,7 @@ static void test_decoder_bare_lf_line_endings(void **state)
     (void)state;
     script t;
     sc_open(&t, NULL);
+    t.rec.hide_size = true;
     S(&t, "220 mx.example.test ESMTP\n");
     C(&t, "HELO c.example.org\n");
     S(&t, "250-mx.example.test\n250 8BITMIME\r\n");
@@ -702,7 +709,6 @@ static void test_decoder_bare_lf_line_endings(void **state)
     C(&t, "Subject: lf\n\nbody\n.\n");
     S(&t, "250 Ok\n");
     sc_finish(&t, SMTPCAP_END_CLOSED);
-    /* Size counts each line with CRLF, as the message is defined (RFC 5322). */
     expect_events(&t,
                   EV_GREETING
                   "EHLO C command HELO arg=\"c.example.org\" line=\"HELO c.example.org\"\n"
@@ -713,8 +719,12 @@ static void test_decoder_bare_lf_line_endings(void **state)
                   "MAIL S reply 250 \"Ok\" to=MAIL\n"
                   "RCPT S reply 250 \"Ok\" to=RCPT\n"
                   "DATA S reply 354 \"go\" to=DATA\n"
-                  "DATA C message size=21 complete subject=\"lf\"\n"
+                  "DATA C message size=? complete subject=\"lf\"\n"
                   "DATA S reply 250 \"Ok\" to=(end of data)\n");
+    /* DESIGN.md does not say whether a bare LF counts as sent (1 byte: 12+1+5 = 18) or as the
+     * CRLF it stands for (13+2+6 = 21); either is defensible, nothing else is. */
+    if (t.rec.last_size != 18 && t.rec.last_size != 21)
+        fail_msg("size %lld, want 18 (wire) or 21 (CRLF)", (long long)t.rec.last_size);
     expect_sum_line(&t, "outcome ", "outcome delivered DATA 250 \"Ok\"");
     sc_close(&t);
 }
