@@ -429,6 +429,29 @@ multi_message_rset() {  # smtplib: 2 messages, a MAIL abandoned with RSET, a 3rd
     cap_stop; aio_stop
 }
 
+starttls_keylog() {     # smtplib: STARTTLS, AUTH PLAIN and a message inside TLS; the client logs its TLS keys
+    aio_start 2593 --starttls --cert "$WORK/cert.pem" --key "$WORK/key.pem" --auth bob:correct-horse
+    rm -f "$OUT/starttls-keylog.keys"
+    cap_start starttls-keylog.pcap 'tcp port 2593'
+    KEYLOG="$OUT/starttls-keylog.keys" $PY - <<'EOF'
+import os, smtplib, ssl
+from email.message import EmailMessage
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+ctx.keylog_filename = os.environ["KEYLOG"]   # SSLKEYLOGFILE format, for tls.keylog_file
+m = EmailMessage()
+m["From"] = "sender@example.org"; m["To"] = "alice@example.test"; m["Subject"] = "STARTTLS with a key log"
+m.set_content("Decrypted with the key log.\n")
+with smtplib.SMTP("127.0.0.1", 2593, local_hostname="client.example.org") as s:
+    s.starttls(context=ctx)
+    s.login("bob", "correct-horse")
+    s.send_message(m)
+EOF
+    cap_stop; aio_stop
+    chmod 644 "$OUT/starttls-keylog.keys"
+}
+
 ALL=(plain_delivery rcpt_unknown_user relay_denied pipelining pipelining_all_rcpts_rejected
      bdat_chunking large_message dot_stuffing helo_only ehlo_quit_no_mail ipv6
      greeting_refused_554 greeting_refused_421 client_vanishes_mid_data concurrent_50
@@ -436,6 +459,7 @@ ALL=(plain_delivery rcpt_unknown_user relay_denied pipelining pipelining_all_rcp
      auth_login_success auth_login_wrong_password auth_plain_success auth_plain_wrong_password
      auth_cram_md5 starttls_auth starttls_refused implicit_tls_465 greylisting
      python_smtplib multi_message_rset)
+ALL+=(starttls_keylog)
 
 main() {
     [ "$(id -u)" = 0 ] || { echo "run as root" >&2; exit 1; }
