@@ -6,43 +6,71 @@
 
 #include "report.h"
 
+/* Output is built by appending, never through printf: this runs for every event of every
+ * session of gigabyte captures. */
+#define APPEND_LIT(g, lit) g_string_append_len((g), (lit), (gssize)(sizeof(lit) - 1))
+
 static void jstr(GString *g, const char *s)
 {
-    if (!s) { g_string_append(g, "null"); return; }
+    if (!s) { APPEND_LIT(g, "null"); return; }
     g_string_append_c(g, '"');
-    for (const char *p = s; *p; p++) {
+    const char *run = s;
+    for (const char *p = s;; p++) {
         unsigned char c = (unsigned char)*p;
-        if (c == '"' || c == '\\') { g_string_append_c(g, '\\'); g_string_append_c(g, (char)c); }
-        else if (c == '\t') g_string_append(g, "\\t");
-        else if (c < 0x20) g_string_append_printf(g, "\\u%04x", c);
-        else g_string_append_c(g, (char)c);
+        if (c >= 0x20 && c != '"' && c != '\\') continue;
+        if (p > run) g_string_append_len(g, run, p - run);
+        if (c == 0) break;
+        if (c == '"') APPEND_LIT(g, "\\\"");
+        else if (c == '\\') APPEND_LIT(g, "\\\\");
+        else if (c == '\t') APPEND_LIT(g, "\\t");
+        else g_string_append_printf(g, "\\u%04x", c);
+        run = p + 1;
     }
     g_string_append_c(g, '"');
 }
 
-static void jkey(GString *g, const char *k)
+#define jkey(g, k) APPEND_LIT((g), ",\"" k "\":")
+
+static void jnum(GString *g, long long v)
 {
-    g_string_append_printf(g, ",\"%s\":", k);
+    char buf[24];
+    char *e = buf + sizeof buf, *p = e;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do { *--p = (char)('0' + u % 10); u /= 10; } while (u);
+    if (v < 0) *--p = '-';
+    g_string_append_len(g, p, e - p);
 }
 
-static void jint_or_null(GString *g, const char *k, long long v, bool present)
-{
-    jkey(g, k);
-    if (present) g_string_append_printf(g, "%lld", v);
-    else g_string_append(g, "null");
-}
+#define jint_or_null(g, k, v, present)                                                        \
+    do {                                                                                      \
+        jkey(g, k);                                                                           \
+        if (present) jnum((g), (v)); else APPEND_LIT((g), "null");                            \
+    } while (0)
 
-static void jts(GString *g, int64_t us)
+static void jtime(GString *g, int64_t us)
 {
-    jkey(g, "ts");
     g_string_append_c(g, '"');
     fmt_time_iso(g, us);
     g_string_append_c(g, '"');
 }
 
+static void jts(GString *g, int64_t us)
+{
+    jkey(g, "ts");
+    jtime(g, us);
+}
+
+static void jbool(GString *g, bool b)
+{
+    if (b) APPEND_LIT(g, "true"); else APPEND_LIT(g, "false");
+}
+
 static void head(GString *g, const char *type, const rsession *rs)
 {
-    g_string_append_printf(g, "{\"type\":\"%s\",\"session\":%" G_GUINT64_FORMAT, type, rs->id);
+    APPEND_LIT(g, "{\"type\":\"");
+    g_string_append(g, type);
+    APPEND_LIT(g, "\",\"session\":");
+    jnum(g, (long long)rs->id);
 }
 
 static const char *stage_or_null(smtpcap_stage st)
@@ -63,13 +91,13 @@ static void json_event(rsession *rs, const smtpcap_event *ev)
         jkey(g, "verb"); jstr(g, ev->u.command.verb);
         jkey(g, "arg"); jstr(g, ev->u.command.arg);
         jkey(g, "line"); jstr(g, ev->u.command.line);
-        jkey(g, "truncated"); g_string_append(g, ev->u.command.truncated ? "true" : "false");
+        jkey(g, "truncated"); jbool(g, ev->u.command.truncated);
         break;
     case SMTPCAP_EV_REPLY:
         head(g, "reply", rs);
         jts(g, ev->ts_us);
         jkey(g, "stage"); jstr(g, stage_or_null(ev->stage));
-        jkey(g, "code"); g_string_append_printf(g, "%d", ev->u.reply.code);
+        jkey(g, "code"); jnum(g, ev->u.reply.code);
         jkey(g, "enhanced"); jstr(g, ev->u.reply.enhanced);
         jkey(g, "lines"); g_string_append_c(g, '[');
         for (size_t i = 0; i < ev->u.reply.nlines; i++) {
@@ -79,10 +107,16 @@ static void json_event(rsession *rs, const smtpcap_event *ev)
         g_string_append_c(g, ']');
         jkey(g, "to"); jstr(g, ev->u.reply.to);
         jkey(g, "latency_ms");
-        if (ev->u.reply.latency_us >= 0)
-            g_string_append_printf(g, "%.3f", (double)ev->u.reply.latency_us / 1000.0);
-        else
-            g_string_append(g, "null");
+        if (ev->u.reply.latency_us >= 0) {
+            /* milliseconds with three decimals, without floating point */
+            int64_t l = ev->u.reply.latency_us;
+            jnum(g, l / 1000);
+            char frac[5] = { '.', (char)('0' + l / 100 % 10), (char)('0' + l / 10 % 10),
+                             (char)('0' + l % 10), 0 };
+            g_string_append_len(g, frac, 4);
+        } else {
+            APPEND_LIT(g, "null");
+        }
         jkey(g, "meaning"); jstr(g, ev->u.reply.meaning);
         jkey(g, "enhanced_meaning"); jstr(g, ev->u.reply.enhanced_meaning);
         break;
@@ -104,14 +138,14 @@ static void json_event(rsession *rs, const smtpcap_event *ev)
         head(g, "gap", rs);
         jts(g, ev->ts_us);
         jkey(g, "dir"); jstr(g, ev->dir == SMTPCAP_DIR_CLIENT ? "client" : "server");
-        jkey(g, "bytes"); g_string_append_printf(g, "%" G_GUINT64_FORMAT, ev->u.gap.bytes);
+        jkey(g, "bytes"); jnum(g, (long long)ev->u.gap.bytes);
         break;
     case SMTPCAP_EV_MESSAGE:
         head(g, "data", rs);
         jts(g, ev->ts_us);
         jkey(g, "stage"); jstr(g, stage_or_null(ev->stage));
-        jkey(g, "size"); g_string_append_printf(g, "%" G_GUINT64_FORMAT, ev->u.message.size);
-        jkey(g, "complete"); g_string_append(g, ev->u.message.complete ? "true" : "false");
+        jkey(g, "size"); jnum(g, (long long)ev->u.message.size);
+        jkey(g, "complete"); jbool(g, ev->u.message.complete);
         jkey(g, "subject"); jstr(g, ev->u.message.subject);
         jkey(g, "from"); jstr(g, ev->u.message.from);
         jkey(g, "to"); jstr(g, ev->u.message.to);
@@ -172,12 +206,12 @@ static void json_end(rsession *rs, const smtpcap_summary *sum)
     jkey(g, "server"); g_string_append_c(g, '"');
     fmt_endpoint(g, rs->fi.server_ip, rs->fi.server_port, rs->fi.ipv6);
     g_string_append_c(g, '"');
-    jkey(g, "start"); g_string_append_c(g, '"'); fmt_time_iso(g, rs->fi.start_us); g_string_append_c(g, '"');
-    jkey(g, "end"); g_string_append_c(g, '"'); fmt_time_iso(g, rs->end_us); g_string_append_c(g, '"');
+    jkey(g, "start"); jtime(g, rs->fi.start_us);
+    jkey(g, "end"); jtime(g, rs->end_us);
     jkey(g, "tls"); jstr(g, smtpcap_tls_mode_name(sum->tls));
     jkey(g, "helo"); jstr(g, sum->helo);
-    jkey(g, "midstream"); g_string_append(g, sum->midstream ? "true" : "false");
-    jkey(g, "gaps"); g_string_append_printf(g, "%" G_GUINT64_FORMAT, sum->gap_bytes);
+    jkey(g, "midstream"); jbool(g, sum->midstream);
+    jkey(g, "gaps"); jnum(g, (long long)sum->gap_bytes);
     jkey(g, "auth");
     g_string_append_c(g, '[');
     for (size_t i = 0; i < sum->nauth; i++) {
@@ -212,8 +246,11 @@ static void json_end(rsession *rs, const smtpcap_summary *sum)
     g_string_append_c(g, ']');
     jkey(g, "end_reason"); jstr(g, smtpcap_end_reason_name(sum->end_reason));
     jkey(g, "bytes");
-    g_string_append_printf(g, "{\"client\":%" G_GUINT64_FORMAT ",\"server\":%" G_GUINT64_FORMAT "}",
-                           sum->bytes[0], sum->bytes[1]);
+    APPEND_LIT(g, "{\"client\":");
+    jnum(g, (long long)sum->bytes[0]);
+    APPEND_LIT(g, ",\"server\":");
+    jnum(g, (long long)sum->bytes[1]);
+    g_string_append_c(g, '}');
     g_string_append(g, "}\n");
 }
 

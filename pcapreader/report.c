@@ -205,13 +205,34 @@ static void split_time(int64_t us, struct tm *tm, long *frac)
     gmtime_r(&sec, tm);
 }
 
+/* Formatting a date is costly (gmtime + printf) and consecutive events share their second:
+ * the "YYYY-MM-DDTHH:MM:SS" part is kept for the last second seen. Single-threaded use. */
+static struct {
+    int64_t sec;
+    bool valid;
+    char text[24];
+    size_t len;
+} iso_cache;
+
 void fmt_time_iso(GString *g, int64_t us)
 {
-    struct tm tm;
-    long frac;
-    split_time(us, &tm, &frac);
-    g_string_append_printf(g, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900,
-                           tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+    int64_t sec = us >= 0 ? us / 1000000 : (us - 999999) / 1000000;
+    long frac = (long)(us - sec * 1000000);
+    if (!iso_cache.valid || iso_cache.sec != sec) {
+        struct tm tm;
+        long unused;
+        split_time(us, &tm, &unused);
+        int n = snprintf(iso_cache.text, sizeof iso_cache.text, "%04d-%02d-%02dT%02d:%02d:%02d",
+                         tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                         tm.tm_sec);
+        iso_cache.len = n > 0 && (size_t)n < sizeof iso_cache.text ? (size_t)n : 0;
+        iso_cache.sec = sec;
+        iso_cache.valid = true;
+    }
+    char tail[9] = { '.', 0, 0, 0, 0, 0, 0, 'Z', 0 };
+    for (int i = 6; i >= 1; i--) { tail[i] = (char)('0' + frac % 10); frac /= 10; }
+    g_string_append_len(g, iso_cache.text, (gssize)iso_cache.len);
+    g_string_append_len(g, tail, 8);
 }
 
 void fmt_time_clock(GString *g, int64_t us)
