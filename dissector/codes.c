@@ -1086,13 +1086,28 @@ static const char *result_of(smtpcap_stage stage, bool temp)
     return "rejected";
 }
 
-/* snprintf that reports what it actually left in buf. */
+/* Appends src to buf[*len..n), truncating, always NUL-terminating. */
+static void cat(char *buf, size_t n, size_t *len, const char *src)
+{
+    size_t l = strlen(src);
+    if (*len + 1 >= n) return;
+    if (l > n - 1 - *len) l = n - 1 - *len;
+    memcpy(buf + *len, src, l);
+    *len += l;
+    buf[*len] = 0;
+}
+
+/* "a[: b][ (c)]" into buf; returns what it left there. This runs for every reply of every
+ * session, so no printf. */
 static size_t put(char *buf, size_t n, const char *a, const char *b, const char *c)
 {
     if (!buf || n == 0) return 0;
-    snprintf(buf, n, "%s%s%s%s%s%s", a, b ? ": " : "", b ? b : "", c ? " (" : "", c ? c : "",
-             c ? ")" : "");
-    return strlen(buf);
+    size_t len = 0;
+    buf[0] = 0;
+    cat(buf, n, &len, a);
+    if (b) { cat(buf, n, &len, ": "); cat(buf, n, &len, b); }
+    if (c) { cat(buf, n, &len, " ("); cat(buf, n, &len, c); cat(buf, n, &len, ")"); }
+    return len;
 }
 
 size_t codes_describe(char *buf, size_t n, smtpcap_stage stage, bool end_of_data, int code,
@@ -1117,8 +1132,11 @@ size_t codes_describe(char *buf, size_t n, smtpcap_stage stage, bool end_of_data
     }
     ci = &causes[classify(stage, end_of_data, code, cls, subject, detail, text)];
     phrase = ci->phrase ? ci->phrase : reg ? reg : basic;
-    snprintf(head, sizeof head, "%s %s", subject_of(stage, end_of_data),
-             result_of(stage, code < 500));
+    size_t hl = 0;
+    head[0] = 0;
+    cat(head, sizeof head, &hl, subject_of(stage, end_of_data));
+    cat(head, sizeof head, &hl, " ");
+    cat(head, sizeof head, &hl, result_of(stage, code < 500));
     return put(buf, n, head, phrase, ci->phrase && ci->registry ? reg : NULL);
 }
 

@@ -8,7 +8,7 @@
 
 /* Output is built by appending, never through printf: this runs for every event of every
  * session of gigabyte captures. */
-#define APPEND_LIT(g, lit) g_string_append_len((g), (lit), (gssize)(sizeof(lit) - 1))
+#define APPEND_LIT(g, lit) OUT_LIT(g, lit)
 
 static void jstr(GString *g, const char *s)
 {
@@ -18,7 +18,7 @@ static void jstr(GString *g, const char *s)
     for (const char *p = s;; p++) {
         unsigned char c = (unsigned char)*p;
         if (c >= 0x20 && c != '"' && c != '\\') continue;
-        if (p > run) g_string_append_len(g, run, p - run);
+        if (p > run) out_append(g, run, (size_t)(p - run));
         if (c == 0) break;
         if (c == '"') APPEND_LIT(g, "\\\"");
         else if (c == '\\') APPEND_LIT(g, "\\\\");
@@ -38,7 +38,7 @@ static void jnum(GString *g, long long v)
     unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
     do { *--p = (char)('0' + u % 10); u /= 10; } while (u);
     if (v < 0) *--p = '-';
-    g_string_append_len(g, p, e - p);
+    out_append(g, p, (size_t)(e - p));
 }
 
 #define jint_or_null(g, k, v, present)                                                        \
@@ -68,7 +68,7 @@ static void jbool(GString *g, bool b)
 static void head(GString *g, const char *type, const rsession *rs)
 {
     APPEND_LIT(g, "{\"type\":\"");
-    g_string_append(g, type);
+    out_append(g, type, strlen(type));
     APPEND_LIT(g, "\",\"session\":");
     jnum(g, (long long)rs->id);
 }
@@ -113,7 +113,7 @@ static void json_event(rsession *rs, const smtpcap_event *ev)
             jnum(g, l / 1000);
             char frac[5] = { '.', (char)('0' + l / 100 % 10), (char)('0' + l / 10 % 10),
                              (char)('0' + l % 10), 0 };
-            g_string_append_len(g, frac, 4);
+            out_append(g, frac, 4);
         } else {
             APPEND_LIT(g, "null");
         }

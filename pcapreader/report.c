@@ -231,8 +231,8 @@ void fmt_time_iso(GString *g, int64_t us)
     }
     char tail[9] = { '.', 0, 0, 0, 0, 0, 0, 'Z', 0 };
     for (int i = 6; i >= 1; i--) { tail[i] = (char)('0' + frac % 10); frac /= 10; }
-    g_string_append_len(g, iso_cache.text, (gssize)iso_cache.len);
-    g_string_append_len(g, tail, 8);
+    out_append(g, iso_cache.text, iso_cache.len);
+    out_append(g, tail, 8);
 }
 
 void fmt_time_clock(GString *g, int64_t us)

@@ -10,6 +10,7 @@
 #define SMTPCAP_REPORT_H
 
 #include <stdio.h>
+#include <string.h>
 
 #include <glib.h>
 #include <smtpcap/decoder.h>
@@ -79,6 +80,20 @@ void report_warn_open(report *r, const char *text);
 extern const tcp_engine_ops report_engine_ops;
 /* Writes what a session has rendered so far. */
 void report_flush(rsession *rs);
+
+/* Appends n bytes: inline when they fit (GString's own append is an out-of-line call into
+ * glib for every piece, and output is built from many small pieces). */
+static inline void out_append(GString *g, const char *p, size_t n)
+{
+    if (g->len + n < g->allocated_len) {
+        memcpy(g->str + g->len, p, n);
+        g->len += n;
+        g->str[g->len] = 0;
+    } else {
+        g_string_append_len(g, p, (gssize)n);
+    }
+}
+#define OUT_LIT(g, lit) out_append((g), (lit), sizeof(lit) - 1)
 
 /* Helpers shared by formatters. */
 void fmt_time_iso(GString *g, int64_t us);   /* 2026-11-24T07:01:02.123456Z */
