@@ -295,6 +295,145 @@ static void test_split_positions_inside_chunks_only(void **state)
     g_byte_array_free(f.bytes, TRUE);
 }
 
+/* ---- synthetic sessions: what the captures do not contain ------------------------------------ */
+
+/* A scripted session: "C:" / "S:" text chunks, "G:<dir>:<n>" gaps. */
+typedef struct {
+    const char *name;
+    bool midstream;
+    smtpcap_end_reason why;
+    const char *const *steps; /* NULL-terminated */
+} synthetic;
+
+static flow *build_flow(const synthetic *sy)
+{
+    flow *f = g_new0(flow, 1);
+    f->chunks = g_array_new(FALSE, TRUE, sizeof(chunk));
+    f->bytes = g_byte_array_new();
+    f->fi.midstream = sy->midstream;
+    f->why = sy->why;
+    int64_t ts = 1700000000000000LL;
+    for (const char *const *st = sy->steps; *st; st++) {
+        ts += 1000;
+        const char *p = *st;
+        if (p[0] == 'G') {
+            chunk ch = { .gap = true, .dir = p[2] == 'C' ? 0 : 1, .off = f->bytes->len,
+                         .gapn = g_ascii_strtoull(p + 4, NULL, 10), .ts = ts };
+            g_array_append_val(f->chunks, ch);
+            continue;
+        }
+        chunk ch = { .dir = p[0] == 'C' ? 0 : 1, .off = f->bytes->len, .len = strlen(p + 2), .ts = ts };
+        g_byte_array_append(f->bytes, (const guint8 *)p + 2, (guint)ch.len);
+        g_array_append_val(f->chunks, ch);
+    }
+    f->end_ts = ts + 1000;
+    return f;
+}
+
+static const char *const syn_dots[] = {
+    "S:220 mx.example.test ESMTP\r\n",
+    "C:EHLO c.example.org\r\n",
+    "S:250-mx.example.test\r\n250-PIPELINING\r\n250 STARTTLS\r\n",
+    "C:MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.test>\r\nRCPT TO:<c@example.test>\r\nDATA\r\n",
+    "S:250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n550 5.1.1 unknown\r\n354 go\r\n",
+    "C:From: A <a@example.org>\r\nSubject: =?UTF-8?B?R3LDvMOfZQ==?=\r\n =?UTF-8?B?IGF1cyBLw7Zsbg==?=\r\n"
+    "\r\n..\r\n.x\r\n..foo\r\nbar.\r\n.\r.\r\n\r\n. \r\nend\n..\n.\r\n",
+    "S:250 2.0.0 Ok: queued as 15FE7116139\r\n",
+    "C:RSET\r\nMAIL FROM:<>\r\nRCPT TO:<d@example.test>\r\nDATA\r\n",
+    "S:250 2.0.0 Ok\r\n250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 go\r\n",
+    "C:Subject: lf\n\nbare\n.\n",
+    "S:250 2.0.0 Ok: queued as 2\r\n",
+    "C:QUIT\r\n",
+    "S:221 2.0.0 Bye\r\n",
+    NULL
+};
+
+static const char *const syn_bdat_auth[] = {
+    "S:220 mx.example.test ESMTP\r\n",
+    "C:ehlo c.example.org\r\n",
+    "S:250-mx.example.test\r\n250-CHUNKING\r\n250 AUTH LOGIN PLAIN\r\n",
+    "C:AUTH LOGIN\r\n",
+    "S:334 VXNlcm5hbWU6\r\n",
+    "C:Ym9i\r\n",
+    "S:334 UGFzc3dvcmQ6\r\n",
+    "C:c2VjcmV0\r\n",
+    "S:535 5.7.8 Authentication credentials invalid\r\n",
+    "C:AUTH PLAIN AGJvYgBzZWNyZXQ=\r\n",
+    "S:235 2.7.0 Authentication successful\r\n",
+    "C:MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.test>\r\nBDAT 23\r\nSubject: b\r\n\r\nQUIT\r\n.\r\n",
+    "S:250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n250 2.0.0 Ok: 23 bytes\r\n",
+    "C:BDAT 100 LAST\r\n0123456789",
+    "G:C:80",
+    "C:abcdefghi\n",
+    "S:250 2.0.0 Ok: queued as BD1\r\n",
+    "C:MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.test>\r\nBDAT 5\r\nhello",
+    "S:250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n250 2.0.0 Ok: 5 bytes\r\n",
+    "C:BDAT 0 LAST\r\n",
+    "S:250 2.0.0 Ok: queued as BD2\r\n",
+    "C:NOOP \x01\xff\xc3\xa9\r\nSTARTTLS\r\n",
+    "S:250 2.0.0 Ok\r\n454 4.7.0 TLS not available\r\n",
+    "C:VRFY bob\r\n",
+    "S:252 2.0.0 bob\r\n",
+    "G:S:40",
+    "C:QUIT\r\n",
+    "S:221 2.0.0 Bye\r\n",
+    NULL
+};
+
+static const char *const syn_midstream[] = {
+    "C:FROM:<a@example.org>\r\nRCPT TO:<b@example.test>\r\n",
+    "S:1.0 Ok\r\n250 2.1.5 Ok\r\n",
+    "C:DATA\r\n",
+    "S:354 go\r\n",
+    "C:Subject: mid\r\n\r\nbody\r\nmore bo",
+    "G:C:500",
+    "S:250 2.0.0 Ok: queued as M1\r\n",
+    "C:QUIT\r\n",
+    "S:221 2.0.0 Bye\r\n",
+    NULL
+};
+
+static const char *const syn_starttls[] = {
+    "S:220 mx.example.test ESMTP\r\n",
+    "C:EHLO c.example.org\r\n",
+    "S:250-mx.example.test\r\n250 STARTTLS\r\n",
+    "C:STARTTLS\r\n",
+    "S:220 2.0.0 Ready\r\n\x16\x03\x03\x00\x02hi",
+    "C:\x16\x03\x01\x00\x05hello MAIL FROM:<x@y>\r\n",
+    NULL
+};
+
+static const synthetic synthetics[] = {
+    { "dots-headers-pipelining", false, SMTPCAP_END_CLOSED, syn_dots },
+    { "bdat-auth-gaps", false, SMTPCAP_END_CLOSED, syn_bdat_auth },
+    { "midstream-body-gap", true, SMTPCAP_END_CAPTURE, syn_midstream },
+    { "starttls", false, SMTPCAP_END_RESET, syn_starttls },
+};
+
+/* Every position of a scripted session, and byte by byte, give the same text. */
+static void test_split_synthetic(void **state)
+{
+    const synthetic *sy = *state;
+    flow *f = build_flow(sy);
+    result ref = replay(f, WHOLE);
+    if (ref.bad_strings) fail_msg("%s: %u strings are not clean UTF-8", sy->name, ref.bad_strings);
+    if (g_getenv("SMTPCAP_SPLIT_DUMP")) printf("== %s\n%s%s", sy->name, ref.events, ref.summary);
+    result bw = replay(f, BYTEWISE);
+    expect_same(&ref, &bw, BYTEWISE);
+    result_free(&bw);
+    size_t tested = 0;
+    for (size_t k = 1; k < f->bytes->len; k++) {
+        if (!splits_a_chunk(f, k)) continue;
+        result r = replay(f, (long)k);
+        expect_same(&ref, &r, (long)k);
+        result_free(&r);
+        tested++;
+    }
+    print_message("%s: %u bytes, %zu split positions + bytewise\n", sy->name, f->bytes->len, tested);
+    result_free(&ref);
+    flow_free(f);
+}
+
 static int by_name(gconstpointer a, gconstpointer b)
 {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
@@ -316,15 +455,22 @@ int main(void)
     g_dir_close(d);
     g_ptr_array_sort(paths, by_name);
 
-    size_t n = paths->len + 1;
+    size_t nsyn = sizeof synthetics / sizeof synthetics[0];
+    size_t n = 1 + nsyn + paths->len;
     struct CMUnitTest *tests = g_new0(struct CMUnitTest, n);
     char **names = g_new0(char *, n);
     tests[0] = (struct CMUnitTest)cmocka_unit_test(test_split_positions_inside_chunks_only);
+    for (size_t i = 0; i < nsyn; i++) {
+        names[1 + i] = g_strdup_printf("test_split_synthetic_%s", synthetics[i].name);
+        tests[1 + i] = (struct CMUnitTest){ .name = names[1 + i], .test_func = test_split_synthetic,
+                                            .initial_state = (void *)&synthetics[i] };
+    }
     for (guint i = 0; i < paths->len; i++) {
         const char *p = g_ptr_array_index(paths, i);
-        names[i + 1] = g_strdup_printf("test_split_%s", strrchr(p, '/') + 1);
-        tests[i + 1] = (struct CMUnitTest){ .name = names[i + 1], .test_func = test_split_capture,
-                                            .initial_state = (void *)p };
+        size_t k = 1 + nsyn + i;
+        names[k] = g_strdup_printf("test_split_%s", strrchr(p, '/') + 1);
+        tests[k] = (struct CMUnitTest){ .name = names[k], .test_func = test_split_capture,
+                                        .initial_state = (void *)p };
     }
     int rc = _cmocka_run_group_tests("test_split", tests, n, NULL, NULL);
     for (size_t i = 0; i < n; i++) g_free(names[i]);
