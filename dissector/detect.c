@@ -31,6 +31,10 @@ static bool reply_line(const uint8_t *p, size_t n)
 smtpcap_detect_result smtpcap_detect(const uint8_t *client, size_t cn, const uint8_t *server,
                                      size_t sn, bool final)
 {
+    /* An SMTP client line starts with a letter, a reply with a digit: anything else (TLS,
+     * binary protocols) is decided at the first byte, so nothing is held for it. */
+    if ((cn && !g_ascii_isalpha(client[0])) || (sn && !g_ascii_isdigit(server[0])))
+        return SMTPCAP_DETECT_NO;
     const uint8_t *clf = cn ? memchr(client, '\n', cn) : NULL;
     const uint8_t *slf = sn ? memchr(server, '\n', sn) : NULL;
     size_t cl = clf ? (size_t)(clf - client) : cn;

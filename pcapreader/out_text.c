@@ -202,7 +202,9 @@ static void text_end(rsession *rs, const smtpcap_summary *sum)
     g_string_append_printf(g, "  %s=> %s%s", outcome_color(rs, o->status), col(rs, C_BOLD), status);
     bool failure = o->status != SMTPCAP_OUTCOME_DELIVERED && o->status != SMTPCAP_OUTCOME_NO_MAIL &&
                    o->status != SMTPCAP_OUTCOME_ENCRYPTED;
-    if (o->stage != SMTPCAP_STAGE_NONE)
+    if (o->status == SMTPCAP_OUTCOME_ENCRYPTED)
+        g_string_append_printf(g, " after %s", sum->tls == SMTPCAP_TLS_IMPLICIT ? "the TLS handshake (implicit TLS)" : "STARTTLS");
+    else if (o->stage != SMTPCAP_STAGE_NONE)
         g_string_append_printf(g, " %s %s", failure ? "at" : "after", smtpcap_stage_name(o->stage));
     if (o->code) {
         g_string_append(g, ": ");
@@ -248,7 +250,12 @@ static void summary_end(rsession *rs, const smtpcap_summary *sum)
     } else {
         g_string_append(g, "  -");
     }
-    if (o->text && *o->text) g_string_append_printf(g, "  %s", o->text);
+    if (o->text && *o->text) {
+        const char *t = o->text;
+        if (o->enhanced && g_str_has_prefix(t, o->enhanced)) t += strlen(o->enhanced);
+        while (*t == ' ') t++;
+        g_string_append_printf(g, "  %s", t);
+    }
     g_string_append_c(g, '\n');
 }
 

@@ -144,7 +144,7 @@ static void op_data(void *ctx, void *flow, int dir, const uint8_t *p, size_t n, 
     }
     if (rs->state == RS_IGNORED) return;
     /* Hold no more than detection can use; the rest is decided on what was seen. */
-    size_t room = SMTPCAP_DETECT_MAX * 2 - MIN(rs->probe[dir]->len, SMTPCAP_DETECT_MAX * 2);
+    size_t room = SMTPCAP_DETECT_MAX + 1 - MIN(rs->probe[dir]->len, SMTPCAP_DETECT_MAX + 1);
     size_t take = MIN(n, room);
     g_byte_array_append(rs->probe[dir], p, (guint)take);
     probe_chunk c = { .dir = dir, .len = take, .ts = ts };
