@@ -493,6 +493,62 @@ static void test_auth_retry_listed(void **state)
     sc_close(&t);
 }
 
+/* ---- known bugs (skipped; build with -DSMTPCAP_RUN_KNOWN_BUGS to run them) ----------------- */
+
+#ifdef SMTPCAP_RUN_KNOWN_BUGS
+#define KNOWN_BUG() ((void)0)
+#else
+#define KNOWN_BUG() skip()
+#endif
+
+/* BUG: a capture that starts in the middle of an AUTH LOGIN exchange (live capture started
+ * late, -i) shows the password: "334 ..." arrives with no AUTH command seen, so the client's
+ * next base64 line is parsed as a command, and its line ("c2VjcmV0" = base64 of "secret") is
+ * printed in clear, with verb "C2VJCMV0". DESIGN.md: passwords are masked "the decoded value
+ * and the raw base64 line that carries it alike, in every output". A 334 can only answer AUTH
+ * (RFC 4954), so the line after it is an AUTH response. */
+static void test_auth_midstream_login_password_masked(void **state)
+{
+    (void)state;
+    KNOWN_BUG();
+    smtpcap_config cfg = { .midstream = true };
+    script t;
+    sc_open(&t, &cfg);
+    S(&t, "334 " B64_USERNAME_PROMPT "\r\n");
+    C(&t, B64_BOB "\r\n"); /* skipped: the first line seen from the middle */
+    S(&t, "334 " B64_PASSWORD_PROMPT "\r\n");
+    C(&t, B64_SECRET "\r\n");
+    S(&t, "235 2.7.0 Authentication successful\r\n");
+    sc_finish(&t, SMTPCAP_END_CLOSED);
+    expect_hidden(&t, B64_SECRET);
+    expect_hidden(&t, "C2VJCMV0");
+    expect_hidden(&t, "secret");
+    sc_close(&t);
+}
+
+/* BUG: a server-side gap that swallows the "334 Password:" prompt makes the decoder report the
+ * password as a second user name, decoded and raw: `auth LOGIN username "secret"
+ * line="c2VjcmV0"`. LOGIN sends exactly a user name, then a password: the response after the
+ * user name is the password whether or not its prompt was captured. */
+static void test_auth_login_password_masked_when_prompt_lost(void **state)
+{
+    (void)state;
+    KNOWN_BUG();
+    script t;
+    start(&t, NULL);
+    C(&t, "AUTH LOGIN\r\n");
+    S(&t, "334 " B64_USERNAME_PROMPT "\r\n");
+    C(&t, B64_BOB "\r\n");
+    sc_gap(&t, SMTPCAP_DIR_SERVER, strlen("334 " B64_PASSWORD_PROMPT "\r\n"));
+    C(&t, B64_SECRET "\r\n");
+    S(&t, "235 2.7.0 Authentication successful\r\n");
+    sc_finish(&t, SMTPCAP_END_CLOSED);
+    expect_hidden(&t, B64_SECRET);
+    expect_hidden(&t, "secret");
+    assert_true(sc_has_line(&t, "AUTH C auth LOGIN password \"********\" line=\"********\""));
+    sc_close(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -514,6 +570,8 @@ int main(void)
         cmocka_unit_test(test_auth_invalid_base64),
         cmocka_unit_test(test_auth_garbage_everywhere),
         cmocka_unit_test(test_auth_retry_listed),
+        cmocka_unit_test(test_auth_midstream_login_password_masked),
+        cmocka_unit_test(test_auth_login_password_masked_when_prompt_lost),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
