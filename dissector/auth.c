@@ -132,6 +132,13 @@ static void client_value(smtpcap_session *s, const char *b64, size_t len, bool i
     char *raw = sanitize_dup(b64, len);
     const char *masked_line = s->cfg.show_secrets ? raw : MASK;
 
+    if (len == 0) {
+        /* An empty response (XOAUTH2 acknowledging an error challenge): nothing secret. */
+        emit_step(s, SMTPCAP_DIR_CLIENT, SMTPCAP_AUTH_STEP_RESPONSE, "", initial ? NULL : "",
+                  start, length, ts);
+        g_free(raw);
+        return;
+    }
     if (len == 1 && b64[0] == '*') {
         st->cancelled = true;
         emit_step(s, SMTPCAP_DIR_CLIENT, SMTPCAP_AUTH_STEP_RESPONSE, "* (cancelled by the client)",
@@ -140,6 +147,7 @@ static void client_value(smtpcap_session *s, const char *b64, size_t len, bool i
         return;
     }
     size_t n = 0;
+    st->values++;
     guint8 *v = (len == 1 && b64[0] == '=') ? (guint8 *)g_strdup("") : b64_decode(b64, len, &n);
     if (!v) {
         anomaly(s, SMTPCAP_DIR_CLIENT, SMTPCAP_ANOMALY_BAD_BASE64, "AUTH %s response is not base64",
@@ -154,7 +162,9 @@ static void client_value(smtpcap_session *s, const char *b64, size_t len, bool i
     const char *line_secret = initial ? NULL : masked_line;
     switch (st->mech) {
     case AM_LOGIN:
-        if (!initial && (st->expect_password || st->prompts >= 2)) {
+        /* LOGIN sends a user name, then a password: the second value is the password even
+         * when the prompt asking for it was lost in a gap. */
+        if (!initial && (st->expect_password || st->prompts >= 2 || st->values >= 2)) {
             emit_secret(s, SMTPCAP_AUTH_STEP_PASSWORD, v, n, line_secret, start, length, ts);
         } else {
             char *u = sanitize_dup((const char *)v, n);
@@ -244,6 +254,26 @@ void auth_on_client_line(smtpcap_session *s, const char *line, size_t len, uint6
 {
     s->stage = SMTPCAP_STAGE_AUTH;
     client_value(s, line, len, false, start, length, ts);
+}
+
+void auth_begin_unseen(smtpcap_session *s, const char *prompt)
+{
+    auth_state *st = &s->auth;
+    memset(st, 0, sizeof *st);
+    st->active = true;
+    char *low = prompt ? g_ascii_strdown(prompt, -1) : g_strdup("");
+    bool login = strstr(low, "user") || strstr(low, "pass");
+    st->mech = login ? AM_LOGIN : AM_OTHER;
+    g_strlcpy(st->mech_name, login ? "LOGIN" : "(unknown)", sizeof st->mech_name);
+    /* Seen from "Password:" on, the next value is the password. */
+    if (login && strstr(low, "pass")) st->values = 1;
+    g_free(low);
+    st->attempt = -1;
+    if (s->auths->len < MAX_AUTH_ATTEMPTS) {
+        auth_rec a = { .mechanism = g_strdup(st->mech_name) };
+        g_array_append_val(s->auths, a);
+        st->attempt = (int)s->auths->len - 1;
+    }
 }
 
 char *auth_prompt_decoded(const char *text)

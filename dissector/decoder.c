@@ -108,6 +108,13 @@ static size_t frame_one(smtpcap_session *s, int dir, const uint8_t *p, size_t n,
     uint64_t length = (lb->total == 0 ? content : lb->total) + 1;
     lb->len = lb->total = 0;
     if (truncated) s->truncated_lines++;
+    if (!cr && !s->bare_lf_reported[dir] && (dir == SMTPCAP_DIR_SERVER || s->cmode == CM_COMMAND)) {
+        /* RFC 5321 2.3.8: lines end with CRLF. Accepted anyway, but worth a note: servers
+         * and clients disagreeing about bare LF is what SMTP smuggling exploits. */
+        s->bare_lf_reported[dir] = true;
+        anomaly(s, (smtpcap_dir)dir, SMTPCAP_ANOMALY_BARE_LF, "%s line ended by a bare LF",
+                dir == SMTPCAP_DIR_CLIENT ? "client" : "server");
+    }
     fn(s, line, kept, full_len, truncated, start, length, ts);
     return take;
 }

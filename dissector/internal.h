@@ -121,6 +121,7 @@ typedef struct {
     char mech_name[32];
     int attempt;          /* index into auths */
     int prompts;          /* 334s seen in this exchange */
+    int values;           /* client values (initial response included) in this exchange */
     bool expect_password; /* LOGIN: the last prompt asked for the password */
     bool cancelled;
 } auth_state;
@@ -185,6 +186,8 @@ struct smtpcap_session {
     bool starttls_refused;
     bool quit_sent, quit_answered;
     bool greeting_seen;
+    bool mail_seen;       /* a MAIL command was seen in this session */
+    bool bare_lf_reported[2];
     bool auth_in_clear;
     bool data_after_quit_reported;
     uint64_t truncated_lines;
@@ -242,6 +245,9 @@ void enter_tls(smtpcap_session *s, smtpcap_tls_mode mode, smtpcap_dir dir, int64
 void auth_begin(smtpcap_session *s, const char *arg, GString *masked);
 void auth_emit_initial(smtpcap_session *s, const char *arg, uint64_t start, uint64_t length,
                        int64_t ts);
+/* A 334 arrived with no AUTH command seen (the capture began in the middle of the
+ * exchange): start an exchange, guessing LOGIN from a "Username:"/"Password:" prompt. */
+void auth_begin_unseen(smtpcap_session *s, const char *prompt_decoded);
 /* The decoded text of a 334 challenge, or NULL if it is not base64. Caller frees. */
 char *auth_prompt_decoded(const char *text);
 void auth_on_prompt(smtpcap_session *s, const char *text, uint64_t start, uint64_t length,

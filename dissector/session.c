@@ -209,6 +209,16 @@ void session_chunk_done(smtpcap_session *s, int64_t ts)
     s->chunk_last = false;
 }
 
+/* Seen from the middle, RCPT/DATA/BDAT may belong to a transaction whose MAIL came before the
+ * capture: it is listed with an unknown sender rather than dropped. */
+static void midstream_transaction(smtpcap_session *s)
+{
+    if (s->cfg.midstream && !s->mail_seen && s->open_msg < 0) {
+        s->mail_seen = true;
+        s->open_msg = msg_new(s, NULL);
+    }
+}
+
 void session_on_command_line(smtpcap_session *s, const char *line, size_t len, bool truncated,
                              uint64_t start, uint64_t length, int64_t ts)
 {
@@ -228,6 +238,9 @@ void session_on_command_line(smtpcap_session *s, const char *line, size_t len, b
     else
         g_string_append(shown, text);
 
+    if (truncated)
+        anomaly(s, SMTPCAP_DIR_CLIENT, SMTPCAP_ANOMALY_LINE_TOO_LONG,
+                "command line longer than %zu bytes: truncated", s->cfg.max_line);
     smtpcap_event ev = { .type = SMTPCAP_EV_COMMAND, .dir = SMTPCAP_DIR_CLIENT, .ts_us = ts,
                          .stage = stage, .offset = start, .length = length };
     ev.u.command.verb = verb;
@@ -258,6 +271,7 @@ void session_on_command_line(smtpcap_session *s, const char *line, size_t len, b
         s->blocked = true;
         break;
     case V_MAIL: {
+        s->mail_seen = true;
         close_open_transaction(s);
         char *from = path_arg(arg, "FROM:");
         s->open_msg = msg_new(s, from ? from : "");
@@ -267,6 +281,7 @@ void session_on_command_line(smtpcap_session *s, const char *line, size_t len, b
     }
     case V_RCPT: {
         int r = -1;
+        midstream_transaction(s);
         msg_rec *m = msg_get(s, s->open_msg);
         if (m) {
             if (m->rcpts->len < s->cfg.max_rcpts) {
@@ -282,10 +297,12 @@ void session_on_command_line(smtpcap_session *s, const char *line, size_t len, b
         break;
     }
     case V_DATA:
+        midstream_transaction(s);
         push_cmd(s, v, verb, ts, s->open_msg, -1);
         s->blocked = true;
         break;
     case V_BDAT:
+        midstream_transaction(s);
         begin_bdat(s, arg, ts);
         break;
     case V_RSET:
@@ -365,7 +382,11 @@ void session_on_server_line(smtpcap_session *s, const char *line, size_t len, bo
     } else {
         r->dropped = true;
     }
-    if (truncated) r->dropped = true;
+    if (truncated) {
+        r->dropped = true;
+        anomaly(s, SMTPCAP_DIR_SERVER, SMTPCAP_ANOMALY_LINE_TOO_LONG,
+                "reply line longer than %zu bytes: truncated", s->cfg.max_line);
+    }
     r->end = start + length;
     if (!more) session_flush_reply(s);
 }
@@ -603,6 +624,16 @@ void session_flush_reply(smtpcap_session *s)
         cmd = *front;
         /* A 334 keeps the AUTH exchange going: the AUTH command stays at the front. */
         if (!(cmd.verb == V_AUTH && code == 334)) pq_pop(s);
+    } else if (code == 334) {
+        /* A 334 answers only AUTH (RFC 4954): the capture began inside the exchange. The
+         * client's next line is an AUTH response — and possibly a password to mask. */
+        const char *first0 = r->lines->len ? g_ptr_array_index(r->lines, 0) : "";
+        char *d = auth_prompt_decoded(first0);
+        auth_begin_unseen(s, d);
+        g_free(d);
+        push_cmd(s, V_AUTH, "AUTH", 0, -1, -1);
+        cmd = *pq_front(s);
+        have = true;
     } else if (code != 421) {
         s->unexpected_replies++;
         anomaly(s, SMTPCAP_DIR_SERVER, SMTPCAP_ANOMALY_REPLY_UNEXPECTED,

@@ -173,7 +173,10 @@ static void verdict_lines(rsession *rs, const smtpcap_summary *sum)
     }
     for (size_t i = 0; i < sum->nmessages; i++) {
         const smtpcap_message *m = &sum->messages[i];
-        g_string_append_printf(g, "     message %zu: from <%s>", i + 1, m->mail_from);
+        if (m->mail_from)
+            g_string_append_printf(g, "     message %zu: from <%s>", i + 1, m->mail_from);
+        else
+            g_string_append_printf(g, "     message %zu: from (sender before the capture began)", i + 1);
         if (m->mail_code >= 400) { g_string_append(g, " ("); reply_ref(g, m->mail_code, m->mail_enhanced); g_string_append_c(g, ')'); }
         g_string_append(g, " to");
         for (size_t k = 0; k < m->nrcpts; k++) {

@@ -46,7 +46,7 @@ CONTRACT = {
 }
 AUTH_MEMBERS = {"mechanism": is_str, "username": opt(is_str), "result": lambda v: v in AUTH_RESULTS,
                 "code": opt(is_int), "enhanced": opt(is_enh)}
-MSG_MEMBERS = {"mail_from": is_str, "mail_code": opt(is_int), "rcpt_to": lambda v: isinstance(v, list),
+MSG_MEMBERS = {"mail_from": opt(is_str), "mail_code": opt(is_int), "rcpt_to": lambda v: isinstance(v, list),
                "data_code": opt(is_int), "data_enhanced": opt(is_enh), "queue_id": opt(is_str),
                "size": opt(is_int), "status": lambda v: v in MSG_STATUS}
 RCPT_MEMBERS = {"address": is_str, "code": opt(is_int), "enhanced": opt(is_enh)}

@@ -493,15 +493,9 @@ static void test_auth_retry_listed(void **state)
     sc_close(&t);
 }
 
-/* ---- known bugs (skipped; build with -DSMTPCAP_RUN_KNOWN_BUGS to run them) ----------------- */
+/* ---- regressions: bugs these tests found, fixed ------------------------------------------- */
 
-#ifdef SMTPCAP_RUN_KNOWN_BUGS
-#define KNOWN_BUG() ((void)0)
-#else
-#define KNOWN_BUG() skip()
-#endif
-
-/* BUG: a capture that starts in the middle of an AUTH LOGIN exchange (live capture started
+/* Was a bug: a capture that starts in the middle of an AUTH LOGIN exchange (live capture started
  * late, -i) shows the password: "334 ..." arrives with no AUTH command seen, so the client's
  * next base64 line is parsed as a command, and its line ("c2VjcmV0" = base64 of "secret") is
  * printed in clear, with verb "C2VJCMV0". DESIGN.md: passwords are masked "the decoded value
@@ -510,7 +504,6 @@ static void test_auth_retry_listed(void **state)
 static void test_auth_midstream_login_password_masked(void **state)
 {
     (void)state;
-    KNOWN_BUG();
     smtpcap_config cfg = { .midstream = true };
     script t;
     sc_open(&t, &cfg);
@@ -526,14 +519,13 @@ static void test_auth_midstream_login_password_masked(void **state)
     sc_close(&t);
 }
 
-/* BUG: a server-side gap that swallows the "334 Password:" prompt makes the decoder report the
+/* Was a bug: a server-side gap that swallows the "334 Password:" prompt makes the decoder report the
  * password as a second user name, decoded and raw: `auth LOGIN username "secret"
  * line="c2VjcmV0"`. LOGIN sends exactly a user name, then a password: the response after the
  * user name is the password whether or not its prompt was captured. */
 static void test_auth_login_password_masked_when_prompt_lost(void **state)
 {
     (void)state;
-    KNOWN_BUG();
     script t;
     start(&t, NULL);
     C(&t, "AUTH LOGIN\r\n");

@@ -262,6 +262,8 @@ void sc_render_info(packet_info *pinfo, const sc_pdu *pdu)
             wmem_strbuf_append_printf(b, "%s: %u bytes (continued in a later segment)", side, pdu->new_bytes);
     }
     if (pdu->outcome) wmem_strbuf_append_printf(b, " [SMTP session %s]", pdu->outcome->status);
+    /* The built-in dissectors ran before us and may have fenced the column. */
+    col_clear_fence(pinfo->cinfo, COL_INFO);
     col_clear(pinfo->cinfo, COL_INFO);
     col_add_str(pinfo->cinfo, COL_INFO, wmem_strbuf_get_str(b));
     if (pdu->inner) col_prepend_fstr(pinfo->cinfo, COL_INFO, "(decrypted) ");

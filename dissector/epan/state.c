@@ -386,6 +386,8 @@ static sc_outcome *conv_finish(sc_conv *c, smtpcap_end_reason why, int64_t ts, s
         set_verdict(o, so, false);
     else
         o->status = smtpcap_outcome_name(SMTPCAP_OUTCOME_NO_MAIL);
+    /* The decrypted session knows nothing of the TLS around it. */
+    if (si) o->tls = smtpcap_tls_mode_name(so ? SMTPCAP_TLS_STARTTLS : SMTPCAP_TLS_IMPLICIT);
     if (so) add_warnings(o, so, false);
     if (si) add_warnings(o, si, outer_used);
     conv_free(c);
@@ -490,7 +492,13 @@ sc_pdu *sc_state_pdu(tvbuff_t *tvb, packet_info *pinfo, sc_origin from,
     pdu->new_bytes = len - skip;
     bool was_content = st->in_content && pdu->dir == SMTPCAP_DIR_CLIENT;
     merge_events(st, pdu);
-    pdu->content = was_content && pdu->new_bytes > 0;
+    /* Content, unless the segment begins with a client line (the next BDAT command). */
+    bool starts_line = false;
+    for (unsigned i = 0; i < pdu->nev; i++)
+        if (pdu->ev[i].dir == SMTPCAP_DIR_CLIENT && pdu->ev[i].offset <= pdu->base &&
+            (pdu->ev[i].type == SMTPCAP_EV_COMMAND || pdu->ev[i].type == SMTPCAP_EV_AUTH))
+            starts_line = true;
+    pdu->content = was_content && pdu->new_bytes > 0 && !starts_line;
 
     if (answers_quit(pdu)) pdu->outcome = conv_finish(c, SMTPCAP_END_CLOSED, ts, pdu);
     return pdu;
