@@ -44,11 +44,17 @@ static size_t touch(const char *s)
 {
     if (!s) return 0;
     size_t n = strlen(s);
-    CHECK(g_utf8_validate(s, (gssize)n, NULL));
-    for (size_t i = 0; i < n; i++) {
+    bool ok = g_utf8_validate(s, (gssize)n, NULL);
+    for (size_t i = 0; ok && i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        CHECK(c == '\t' || (c >= 0x20 && c != 0x7f));
+        ok = c == '\t' || (c >= 0x20 && c != 0x7f);
     }
+    if (!ok) { /* show the offending string before the abort */
+        fprintf(stderr, "fuzz_decoder: string of %zu bytes:", n);
+        for (size_t i = 0; i < n && i < 256; i++) fprintf(stderr, " %02x", (unsigned char)s[i]);
+        fprintf(stderr, "\n");
+    }
+    CHECK(ok && "a decoder string is not UTF-8 without control characters");
     return n;
 }
 
