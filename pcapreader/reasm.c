@@ -287,6 +287,11 @@ static bool near_stream(const reasm_dir *d, uint32_t seq)
     return seq - d->next_seq <= REASM_WINDOW || d->next_seq - seq <= REASM_WINDOW;
 }
 
+bool reasm_in_window(const reasm_dir *d, uint32_t seq)
+{
+    return !beyond_window(d, seq);
+}
+
 void reasm_start(reasm_dir *d, uint32_t seq)
 {
     if (d->started)

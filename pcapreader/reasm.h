@@ -61,6 +61,9 @@ typedef struct reasm_dir {
     bool fin;
 } reasm_dir;
 
+/* True if seq is not more than REASM_WINDOW ahead of the stream (behind is always fine). */
+bool reasm_in_window(const reasm_dir *d, uint32_t seq);
+
 /* The stream's first byte has sequence number seq (ISN + 1 after a SYN). No-op if started. */
 void reasm_start(reasm_dir *d, uint32_t seq);
 
@@ -69,7 +72,9 @@ void reasm_start(reasm_dir *d, uint32_t seq);
 void reasm_segment(reasm_dir *d, reasm_shared *sh, const reasm_sink *sk, uint32_t seq,
                    const uint8_t *p, uint32_t caplen, uint32_t wirelen);
 
-/* The receiver acknowledged everything before ack: any hole before it will never be filled. */
+/* Everything before ack is known to have been sent: every hole before it is declared now and
+ * what is queued up to it delivered. The engine calls this only once it has given up waiting
+ * for the bytes (see the hold-back in tcpengine.c), never at the ACK itself. */
 void reasm_ack(reasm_dir *d, reasm_shared *sh, const reasm_sink *sk, uint32_t ack);
 
 /* A FIN at fin_seq: the stream ends there; every remaining hole is declared now. Returns false

@@ -7,8 +7,11 @@
  *   data  - in-order bytes of one direction, at the moment they became contiguous
  *   gap   - N bytes of one direction are known to be missing at this point
  *   close - the connection ended (FIN both ways, RST, idle, eviction, end of input)
- * Bytes of the two directions are delivered in the order the packets completing them were
- * captured, so a consumer sees commands and replies interleaved as they happened.
+ * Bytes of the two directions are delivered in the order they happened, which is the order of
+ * the packets completing them in the capture unless the capture itself is reordered across
+ * directions (mirror ports, merged files): a segment whose ACK covers peer bytes not delivered yet
+ * was sent after those bytes, so it is held back until they come (or are declared missing after
+ * a short, bounded wait). So a consumer sees commands and replies interleaved as they happened.
  */
 #ifndef SMTPCAP_TCPENGINE_H
 #define SMTPCAP_TCPENGINE_H
@@ -65,6 +68,10 @@ typedef struct tcp_engine_stats {
                                          old flow was closed (reason TIMEOUT, its end unseen) */
     uint64_t out_of_window;           /* segments, ACKs or FINs more than 1 GiB ahead of the
                                          stream: ignored, as a TCP receiver would */
+    uint64_t held_segments;           /* segments held back (copied) because their ACK covered
+                                         peer bytes not delivered yet (reordered capture) */
+    uint64_t waits_expired;           /* waits for acknowledged bytes given up (bounded wait,
+                                         hold cap, end of flow): the hole became a gap */
 } tcp_engine_stats;
 
 typedef struct tcp_engine tcp_engine;

@@ -13,6 +13,8 @@
 
 #include <arpa/inet.h>
 #include <glib.h>
+#include <pcap/pcap.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -40,6 +42,8 @@ enum link {
 typedef struct rec {
     GString *log;
     GString *stream[2]; /* everything delivered per direction, gaps as <gap N> */
+    GString *merged;    /* the log with consecutive data of one direction merged into one line */
+    int last;           /* direction of the last data callback, -1 after anything else */
     tcp_engine *e;
     tcp_engine_config cfg;
     uint16_t ports[4];
@@ -63,6 +67,12 @@ static const char *reason_name(smtpcap_end_reason r)
     return "?";
 }
 
+static void merged_line(rec *r, const char *line)
+{
+    g_string_append_printf(r->merged, "\n%s", line);
+    r->last = -1;
+}
+
 static void *rec_open(void *ctx, const tcp_flow_info *fi)
 {
     rec *r = ctx;
@@ -70,6 +80,7 @@ static void *rec_open(void *ctx, const tcp_flow_info *fi)
     g_string_append_printf(r->log, fmt, (unsigned long long)fi->id, fi->client_ip,
                            fi->client_port, fi->server_ip, fi->server_port,
                            fi->midstream ? " midstream" : "");
+    merged_line(r, "open");
     return (void *)(uintptr_t)fi->id;
 }
 
@@ -79,7 +90,12 @@ static void rec_data(void *ctx, void *flow, int dir, const uint8_t *p, size_t n,
     g_string_append_printf(r->log, "#%u %c '%.*s'\n", (unsigned)(uintptr_t)flow, "cs"[dir],
                            (int)n, (const char *)p);
     g_string_append_len(r->stream[dir], (const char *)p, (gssize)n);
+    if (r->last != dir)
+        g_string_append_printf(r->merged, "\n#%u %c ", (unsigned)(uintptr_t)flow, "cs"[dir]);
+    g_string_append_len(r->merged, (const char *)p, (gssize)n);
+    r->last = dir;
 }
+
 
 static void rec_gap(void *ctx, void *flow, int dir, uint64_t n, int64_t ts)
 {
@@ -87,6 +103,8 @@ static void rec_gap(void *ctx, void *flow, int dir, uint64_t n, int64_t ts)
     g_string_append_printf(r->log, "#%u %c gap %llu\n", (unsigned)(uintptr_t)flow, "cs"[dir],
                            (unsigned long long)n);
     g_string_append_printf(r->stream[dir], "<gap %llu>", (unsigned long long)n);
+    merged_line(r, "gap");
+    g_string_append_printf(r->merged, " %c %llu", "cs"[dir], (unsigned long long)n);
 }
 
 static void rec_close(void *ctx, void *flow, smtpcap_end_reason why, int64_t ts)
@@ -94,6 +112,7 @@ static void rec_close(void *ctx, void *flow, smtpcap_end_reason why, int64_t ts)
     rec *r = ctx;
     g_string_append_printf(r->log, "close#%u %s\n", (unsigned)(uintptr_t)flow,
                            reason_name(why));
+    merged_line(r, reason_name(why));
 }
 
 static const tcp_engine_ops rec_ops = { rec_open, rec_data, rec_gap, rec_close };
@@ -104,6 +123,8 @@ static int setup(void **state)
     r->log = g_string_new("");
     r->stream[0] = g_string_new("");
     r->stream[1] = g_string_new("");
+    r->merged = g_string_new("");
+    r->last = -1;
     r->ports[0] = 25;
     r->cfg.ports = r->ports;
     r->cfg.nports = 1;
@@ -119,6 +140,7 @@ static int teardown(void **state)
     g_string_free(r->log, TRUE);
     g_string_free(r->stream[0], TRUE);
     g_string_free(r->stream[1], TRUE);
+    g_string_free(r->merged, TRUE);
     g_free(r);
     return 0;
 }
@@ -136,6 +158,8 @@ static void reset_log(rec *r)
     g_string_truncate(r->log, 0);
     g_string_truncate(r->stream[0], 0);
     g_string_truncate(r->stream[1], 0);
+    g_string_truncate(r->merged, 0);
+    r->last = -1;
 }
 
 /* ---- packet building -------------------------------------------------------------------- */
@@ -626,24 +650,53 @@ static void test_tcpengine_random_segments_consistent(void **state)
 
 /* ---- tests: holes ----------------------------------------------------------------------- */
 
+/* The peer acknowledged bytes never captured: they are declared missing (exact size), but only
+ * after a bounded wait - they might just be recorded late - and before what was sent after. */
 static void test_tcpengine_hole_on_ack(void **state)
 {
     rec *r = *state;
     handshake(r);
     tx(r, C2S, ACK, 1001, 5001, "AAAA");
     tx(r, C2S, ACK, 1009, 5001, "CCCC"); /* 1005..1008 never captured */
-    tx(r, S2C, ACK, 5001, 1013, "250 ok"); /* the server has it all */
+    tx(r, S2C, ACK, 5001, 1013, "250 ok"); /* the server has it all: held */
+    for (int i = 0; i < 7; i++)            /* 7 more packets: still waiting */
+        tx(r, C2S, ACK, 1013, 5007, NULL);
+    assert_string_equal(r->log->str, "open#1 10.0.0.1:40000 > 10.0.0.2:25\n"
+                                     "#1 c 'AAAA'\n");
+    tx(r, C2S, ACK, 1013, 5007, NULL); /* the 8th: the wait is over */
     /* An ACK past anything captured: the bytes were sent, we did not see them. */
     tx(r, S2C, ACK, 5007, 1020, "!");
+    assert_int_equal(stats(r)->gaps, 1);
+    tcp_engine_finish(eng(r), r->ts); /* the end of input ends that wait too */
     assert_string_equal(r->log->str, "open#1 10.0.0.1:40000 > 10.0.0.2:25\n"
-                                "#1 c 'AAAA'\n"
-                                "#1 c gap 4\n"
-                                "#1 c 'CCCC'\n"
-                                "#1 s '250 ok'\n"
-                                "#1 c gap 7\n"
-                                "#1 s '!'\n");
+                                     "#1 c 'AAAA'\n"
+                                     "#1 c gap 4\n"
+                                     "#1 c 'CCCC'\n"
+                                     "#1 s '250 ok'\n"
+                                     "#1 c gap 7\n"
+                                     "#1 s '!'\n"
+                                     "close#1 CAPTURE\n");
     assert_int_equal(stats(r)->gaps, 2);
     assert_int_equal(stats(r)->gap_bytes, 11);
+    assert_int_equal(stats(r)->held_segments, 2);
+    assert_int_equal(stats(r)->waits_expired, 2);
+}
+
+/* The wait also ends by capture time. */
+static void test_tcpengine_hole_on_ack_by_time(void **state)
+{
+    rec *r = *state;
+    handshake(r);
+    tx(r, C2S, ACK, 1001, 5001, "AAAA");
+    tx(r, S2C, ACK, 5001, 1013, "250 ok");
+    tx(r, C2S, ACK, 1013, 5007, NULL);
+    assert_int_equal(stats(r)->gaps, 0);
+    r->ts += 2000000;
+    tx(r, C2S, ACK, 1013, 5007, NULL);
+    assert_string_equal(r->log->str, "open#1 10.0.0.1:40000 > 10.0.0.2:25\n"
+                                     "#1 c 'AAAA'\n"
+                                     "#1 c gap 8\n"
+                                     "#1 s '250 ok'\n");
 }
 
 static void test_tcpengine_hole_at_fin(void **state)
@@ -655,6 +708,11 @@ static void test_tcpengine_hole_at_fin(void **state)
     tx(r, C2S, ACK | FIN, 1015, 5001, NULL); /* 1013..1014 missing too */
     tx(r, S2C, ACK | FIN, 5001, 1016, NULL);
     tx(r, C2S, ACK, 1016, 5002, NULL);
+    /* The holes before the FIN are waited for (they might be recorded after it)... */
+    assert_string_equal(r->log->str, "open#1 10.0.0.1:40000 > 10.0.0.2:25\n"
+                                     "#1 c 'AAAA'\n");
+    /* ...and declared when the wait ends; both FINs were seen: the connection closed. */
+    tcp_engine_finish(eng(r), r->ts);
     assert_string_equal(r->log->str, "open#1 10.0.0.1:40000 > 10.0.0.2:25\n"
                                 "#1 c 'AAAA'\n"
                                 "#1 c gap 4\n"
@@ -1113,6 +1171,448 @@ static void test_tcpengine_finish_in_creation_order(void **state)
     assert_string_equal(r->log->str, "close#1 CAPTURE\nclose#2 CAPTURE\nclose#3 CAPTURE\n");
 }
 
+/* ---- tests: captures reordered across directions ---------------------------------------- */
+
+/* The server's reply (which ACKs the command) recorded before the command: the callbacks still
+ * come in the order things happened, and nothing is declared missing. */
+static void test_tcpengine_swap_command_reply(void **state)
+{
+    rec *r = *state;
+    handshake(r);
+    tx(r, S2C, ACK | PSH, 5001, 1001, "220 hi\r\n");
+    tx(r, S2C, ACK | PSH, 5009, 1009, "250 ok\r\n"); /* before the command it answers */
+    tx(r, C2S, ACK | PSH, 1001, 5009, "EHLO x\r\n");
+    tx(r, S2C, ACK, 5017, 1015, NULL); /* a bare ACK ahead of its data: nothing to hold */
+    tx(r, C2S, ACK | PSH, 1009, 5017, "QUIT\r\n");
+    tx(r, S2C, ACK | PSH | FIN, 5017, 1015, "221 bye\r\n");
+    tx(r, C2S, ACK | FIN, 1015, 5027, NULL);
+    tx(r, S2C, ACK, 5026, 1016, NULL);
+    assert_string_equal(r->log->str, "open#1 10.0.0.1:40000 > 10.0.0.2:25\n"
+                                     "#1 s '220 hi\r\n'\n"
+                                     "#1 c 'EHLO x\r\n'\n"
+                                     "#1 s '250 ok\r\n'\n"
+                                     "#1 c 'QUIT\r\n'\n"
+                                     "#1 s '221 bye\r\n'\n"
+                                     "close#1 CLOSED\n");
+    assert_int_equal(stats(r)->gaps, 0);
+    assert_int_equal(stats(r)->held_segments, 1);
+    assert_int_equal(stats(r)->waits_expired, 0);
+    assert_int_equal(stats(r)->retransmissions, 0);
+}
+
+typedef struct seg5 {
+    int dir;
+    uint32_t seq, ack;
+    const char *data;
+} seg5;
+
+/* Pipelined commands in three segments and a reply in two, the reply ACKing all three: in
+ * every one of the 120 capture orders the commands come out first, then the replies. */
+static void test_tcpengine_swap_pipelined(void **state)
+{
+    rec *r = *state;
+    static const seg5 seg[5] = {
+        { C2S, 1001, 5001, "MAIL FROM:<a@b>\r\n" }, /* 17 */
+        { C2S, 1018, 5001, "RCPT TO:<c@d>\r\n" },   /* 15 */
+        { C2S, 1033, 5001, "DATA\r\n" },            /* 6 */
+        { S2C, 5001, 1039, "250 ok\r\n" },
+        { S2C, 5009, 1039, "250 ok\r\n354 go\r\n" },
+    };
+    const char *want = "open#1 10.0.0.1:40000 > 10.0.0.2:25\n"
+                       "#1 c 'MAIL FROM:<a@b>\r\n'\n"
+                       "#1 c 'RCPT TO:<c@d>\r\n'\n"
+                       "#1 c 'DATA\r\n'\n"
+                       "#1 s '250 ok\r\n'\n"
+                       "#1 s '250 ok\r\n354 go\r\n'\n"
+                       "close#1 CAPTURE\n";
+    int count = 0;
+    for (int code = 0; code < 5 * 5 * 5 * 5 * 5; code++) {
+        int perm[5], used = 0, c = code;
+        for (int i = 0; i < 5; i++, c /= 5) {
+            perm[i] = c % 5;
+            used |= 1 << perm[i];
+        }
+        if (used != 31)
+            continue;
+        reset_log(r);
+        tcp_engine_free(r->e);
+        r->e = NULL;
+        handshake(r);
+        for (int i = 0; i < 5; i++) {
+            const seg5 *g = &seg[perm[i]];
+            tx(r, g->dir, ACK | PSH, g->seq, g->ack, g->data);
+        }
+        tcp_engine_finish(eng(r), r->ts);
+        assert_string_equal(r->log->str, want);
+        assert_int_equal(stats(r)->gaps, 0);
+        count++;
+    }
+    assert_int_equal(count, 120);
+}
+
+/* A client segment really missing from the capture, the server's reply ACKing past it: after
+ * the wait, the gap (its exact size) comes out before the reply that was held; the client's
+ * next command, which ACKs that reply, after it. */
+static void test_tcpengine_lost_segment_gap_before_reply(void **state)
+{
+    rec *r = *state;
+    handshake(r);
+    tx(r, S2C, ACK | PSH, 5001, 1001, "220 hi\r\n");
+    /* "EHLO x\r\n" (1001..1008) was sent but not captured */
+    tx(r, S2C, ACK | PSH, 5009, 1009, "250 ok\r\n");
+    tx(r, C2S, ACK | PSH, 1009, 5017, "QUIT\r\n"); /* ACKs the held reply: held too */
+    for (int i = 0; i < 6; i++)
+        tx(r, S2C, ACK, 5017, 1009, NULL);
+    assert_string_equal(r->log->str, "open#1 10.0.0.1:40000 > 10.0.0.2:25\n"
+                                     "#1 s '220 hi\r\n'\n");
+    tx(r, S2C, ACK, 5017, 1009, NULL); /* 8 packets after the reply: the wait is over */
+    assert_string_equal(r->log->str, "open#1 10.0.0.1:40000 > 10.0.0.2:25\n"
+                                     "#1 s '220 hi\r\n'\n"
+                                     "#1 c gap 8\n"
+                                     "#1 s '250 ok\r\n'\n"
+                                     "#1 c 'QUIT\r\n'\n");
+    tx(r, C2S, ACK | PSH, 1001, 5009, "EHLO x\r\n"); /* far too late: already declared */
+    assert_int_equal(stats(r)->gaps, 1);
+    assert_int_equal(stats(r)->gap_bytes, 8);
+    assert_int_equal(stats(r)->held_segments, 2);
+    assert_int_equal(stats(r)->retransmissions, 1);
+}
+
+/* The hold is bounded by the direction's out-of-order budget: when the next held segment
+ * would not fit, the wait ends at once - the gap, then the held bytes, then the new ones. */
+static void test_tcpengine_hold_cap(void **state)
+{
+    rec *r = *state;
+    r->cfg.max_ooo_bytes = 10;
+    handshake(r);
+    tx(r, S2C, ACK | PSH, 5001, 1001, "220 hi\r\n");
+    /* "EHLO x\r\n" lost */
+    tx(r, S2C, ACK, 5009, 1009, "250-a\r\n"); /* 7 bytes held */
+    assert_string_equal(r->log->str, "open#1 10.0.0.1:40000 > 10.0.0.2:25\n"
+                                     "#1 s '220 hi\r\n'\n");
+    tx(r, S2C, ACK, 5016, 1009, "250 b\r\n"); /* 14 would not fit */
+    assert_string_equal(r->log->str, "open#1 10.0.0.1:40000 > 10.0.0.2:25\n"
+                                     "#1 s '220 hi\r\n'\n"
+                                     "#1 c gap 8\n"
+                                     "#1 s '250-a\r\n'\n"
+                                     "#1 s '250 b\r\n'\n");
+    assert_int_equal(stats(r)->held_segments, 1);
+    assert_int_equal(stats(r)->waits_expired, 1);
+}
+
+/* The global memory cap bounds the hold as well: with no room at all, nothing is held and the
+ * old eager behaviour results (gap at once, in the right place). */
+static void test_tcpengine_hold_no_memory(void **state)
+{
+    rec *r = *state;
+    r->cfg.max_mem = 16;
+    handshake(r);
+    tx(r, S2C, ACK, 5001, 1009, "250 ok\r\n");
+    assert_string_equal(r->log->str, "open#1 10.0.0.1:40000 > 10.0.0.2:25\n"
+                                     "#1 c gap 8\n"
+                                     "#1 s '250 ok\r\n'\n");
+    assert_int_equal(stats(r)->held_segments, 0);
+}
+
+/* A FIN recorded before the last data segment of its own direction: the data is not lost. */
+static void test_tcpengine_swap_fin_and_data(void **state)
+{
+    rec *r = *state;
+    handshake(r);
+    tx(r, C2S, ACK, 1001, 5001, "QUIT\r\n");
+    tx(r, S2C, ACK | FIN, 5010, 1007, NULL);
+    tx(r, S2C, ACK, 5001, 1007, "221 bye\r\n");
+    tx(r, C2S, ACK | FIN, 1007, 5011, NULL);
+    assert_string_equal(r->log->str, "open#1 10.0.0.1:40000 > 10.0.0.2:25\n"
+                                     "#1 c 'QUIT\r\n'\n"
+                                     "#1 s '221 bye\r\n'\n"
+                                     "close#1 CLOSED\n");
+    assert_int_equal(stats(r)->gaps, 0);
+}
+
+/* Each side's segment ACKing the other's held one: only a crafted capture does this. The wait
+ * still ends, everything comes out once, memory is returned. */
+static void test_tcpengine_hold_cycle(void **state)
+{
+    rec *r = *state;
+    handshake(r);
+    tx(r, C2S, ACK, 1005, 5001, "BBBB"); /* queued behind a hole */
+    tx(r, S2C, ACK, 5001, 1009, "xxxx"); /* held: ACKs the client's hole */
+    tx(r, C2S, ACK, 1001, 5005, "AAAA"); /* held: ACKs the held server bytes */
+    tcp_engine_finish(eng(r), r->ts);
+    assert_string_equal(r->stream[0]->str, "AAAABBBB");
+    assert_string_equal(r->stream[1]->str, "xxxx");
+    assert_int_equal(stats(r)->gaps, 0);
+}
+
+/* A lockstep SMTP conversation as a TCP stack would send it: every segment ACKs everything the
+ * peer sent before it. Replies come in several segments, commands are pipelined. */
+typedef struct convo {
+    pk p[64];
+    char *data[64];
+    int n;
+    uint32_t next[2];
+} convo;
+
+static void cv_add(convo *cv, int dir, uint8_t flags, const char *data)
+{
+    pk *p = &cv->p[cv->n];
+    *p = (pk){ dir == C2S ? "10.0.0.1" : "10.0.0.2", dir == C2S ? "10.0.0.2" : "10.0.0.1",
+               dir == C2S ? 40000 : 25, dir == C2S ? 25 : 40000, cv->next[dir],
+               cv->next[!dir], flags, false, NULL };
+    cv->data[cv->n] = data ? g_strdup(data) : NULL;
+    p->data = cv->data[cv->n];
+    cv->n++;
+    cv->next[dir] += (data ? (uint32_t)strlen(data) : 0) + ((flags & (SYN | FIN)) ? 1 : 0);
+}
+
+static void cv_build(convo *cv, uint32_t cisn, uint32_t sisn)
+{
+    memset(cv, 0, sizeof *cv);
+    cv->next[C2S] = cisn;
+    cv->next[S2C] = sisn;
+    cv_add(cv, C2S, SYN, NULL);
+    cv->p[0].ack = 0;
+    cv_add(cv, S2C, SYN | ACK, NULL);
+    cv_add(cv, C2S, ACK, NULL);
+    cv_add(cv, S2C, ACK | PSH, "220 mx ESMTP\r\n");
+    cv_add(cv, C2S, ACK, NULL);
+    cv_add(cv, C2S, ACK | PSH, "EHLO client\r\n");
+    cv_add(cv, S2C, ACK, "250-mx\r\n");
+    cv_add(cv, S2C, ACK, "250-PIPELINING\r\n");
+    cv_add(cv, S2C, ACK | PSH, "250 8BITMIME\r\n");
+    cv_add(cv, C2S, ACK, "MAIL FROM:<a@b>\r\n");
+    cv_add(cv, C2S, ACK, "RCPT TO:<c@d>\r\n");
+    cv_add(cv, C2S, ACK | PSH, "DATA\r\n");
+    cv_add(cv, S2C, ACK, "250 ok\r\n250 ok\r\n");
+    cv_add(cv, S2C, ACK | PSH, "354 go\r\n");
+    cv_add(cv, C2S, ACK, "Subject: x\r\n");
+    cv_add(cv, C2S, ACK, "\r\n");
+    cv_add(cv, C2S, ACK | PSH, "hello\r\n.\r\n");
+    cv_add(cv, S2C, ACK, NULL);
+    cv_add(cv, S2C, ACK | PSH, "250 queued\r\n");
+    cv_add(cv, C2S, ACK, NULL);
+    cv_add(cv, C2S, ACK | PSH, "QUIT\r\n");
+    cv_add(cv, S2C, ACK | PSH, "221 bye\r\n");
+    cv_add(cv, S2C, ACK | FIN, NULL);
+    cv_add(cv, C2S, ACK | FIN, NULL);
+    cv_add(cv, S2C, ACK, NULL);
+}
+
+static void cv_free(convo *cv)
+{
+    for (int i = 0; i < cv->n; i++)
+        g_free(cv->data[i]);
+}
+
+static void cv_run(rec *r, const convo *cv, const int *order)
+{
+    reset_log(r);
+    tcp_engine_free(r->e);
+    r->e = NULL;
+    for (int i = 0; i < cv->n; i++)
+        push(r, &cv->p[order[i]]);
+    tcp_engine_finish(eng(r), r->ts);
+}
+
+/* Random adjacent pairs swapped (either direction, disjoint pairs), anywhere in sequence
+ * space: the same streams, the same interleaving of client and server data, no gap. */
+static void test_tcpengine_swap_random_neighbours(void **state)
+{
+    rec *r = *state;
+    GRand *rnd = g_rand_new_with_seed(11);
+    for (int round = 0; round < 500; round++) {
+        convo cv;
+        uint32_t cisn = round % 7 == 0 ? 0xfffffff0u : g_rand_int(rnd);
+        cv_build(&cv, cisn, g_rand_int(rnd));
+        int order[64];
+        for (int i = 0; i < cv.n; i++)
+            order[i] = i;
+        cv_run(r, &cv, order);
+        char *want_merged = g_strdup(r->merged->str);
+        char *want0 = g_strdup(r->stream[0]->str), *want1 = g_strdup(r->stream[1]->str);
+        assert_int_equal(stats(r)->gaps, 0);
+        int swaps = 0;
+        for (int i = 0; i + 1 < cv.n; i++) {
+            if (g_rand_int_range(rnd, 0, 2)) {
+                int t = order[i];
+                order[i] = order[i + 1];
+                order[i + 1] = t;
+                i++;
+                swaps++;
+            }
+        }
+        cv_run(r, &cv, order);
+        assert_string_equal(r->stream[0]->str, want0);
+        assert_string_equal(r->stream[1]->str, want1);
+        assert_string_equal(r->merged->str, want_merged);
+        assert_int_equal(stats(r)->gaps, 0);
+        assert_int_equal(stats(r)->waits_expired, 0);
+        g_free(want_merged);
+        g_free(want0);
+        g_free(want1);
+        cv_free(&cv);
+    }
+    g_rand_free(rnd);
+}
+
+/* ---- real captures, neighbours swapped --------------------------------------------------- */
+
+typedef struct cap_pkt {
+    uint8_t *data;
+    uint32_t caplen, len;
+    int64_t ts;
+} cap_pkt;
+
+typedef struct cap_flow {
+    GString *log;
+    int last;
+} cap_flow;
+
+typedef struct cap_rec {
+    GPtrArray *done; /* finished flows' transcripts */
+} cap_rec;
+
+static void *cap_open(void *ctx, const tcp_flow_info *fi)
+{
+    cap_flow *f = g_new0(cap_flow, 1);
+    f->log = g_string_new("");
+    f->last = -1;
+    g_string_append_printf(f->log, "%s:%u > %s:%u%s", fi->client_ip, fi->client_port,
+                           fi->server_ip, fi->server_port, fi->midstream ? " midstream" : "");
+    return f;
+}
+
+static void cap_data(void *ctx, void *flow, int dir, const uint8_t *p, size_t n, int64_t ts)
+{
+    cap_flow *f = flow;
+    if (f->last != dir)
+        g_string_append_printf(f->log, "\n%c ", "cs"[dir]);
+    f->last = dir;
+    for (size_t i = 0; i < n; i++) /* printable: a diff of two transcripts stays readable */
+        g_string_append_printf(f->log, p[i] >= 32 && p[i] < 127 && p[i] != '\\' ? "%c" : "\\%02x",
+                               p[i]);
+}
+
+static void cap_gap(void *ctx, void *flow, int dir, uint64_t n, int64_t ts)
+{
+    cap_flow *f = flow;
+    g_string_append_printf(f->log, "\n%c gap %llu", "cs"[dir], (unsigned long long)n);
+    f->last = -1;
+}
+
+static void cap_close(void *ctx, void *flow, smtpcap_end_reason why, int64_t ts)
+{
+    cap_rec *c = ctx;
+    cap_flow *f = flow;
+    g_string_append_printf(f->log, "\nclose %s\n", reason_name(why));
+    g_ptr_array_add(c->done, g_string_free(f->log, FALSE));
+    g_free(f);
+}
+
+static int cmp_str(gconstpointer a, gconstpointer b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Every flow's transcript (merged data per direction, gaps, end), sorted: independent of flow
+ * ids and of the order in which flows end. */
+static char *cap_transcript(int dlt, const cap_pkt *pkts, size_t n, const size_t *order,
+                            uint64_t *gaps)
+{
+    static const tcp_engine_ops ops = { cap_open, cap_data, cap_gap, cap_close };
+    cap_rec c = { g_ptr_array_new() };
+    tcp_engine *e = tcp_engine_new(NULL, &ops, &c);
+    int64_t last = 0;
+    for (size_t i = 0; i < n; i++) {
+        const cap_pkt *p = &pkts[order[i]];
+        tcp_engine_packet(e, dlt, p->data, p->caplen, p->len, p->ts);
+        last = p->ts > last ? p->ts : last;
+    }
+    tcp_engine_finish(e, last);
+    *gaps = tcp_engine_get_stats(e)->gaps;
+    tcp_engine_free(e);
+    g_ptr_array_sort(c.done, cmp_str);
+    GString *all = g_string_new("");
+    for (guint i = 0; i < c.done->len; i++) {
+        g_string_append(all, g_ptr_array_index(c.done, i));
+        g_free(g_ptr_array_index(c.done, i));
+    }
+    g_ptr_array_free(c.done, TRUE);
+    return g_string_free(all, FALSE);
+}
+
+static void check_capture_swapped(const char *path)
+{
+    char err[PCAP_ERRBUF_SIZE];
+    pcap_t *pc = pcap_open_offline(path, err);
+    assert_non_null(pc);
+    int dlt = pcap_datalink(pc);
+    GArray *pks = g_array_new(FALSE, FALSE, sizeof(cap_pkt));
+    struct pcap_pkthdr *h;
+    const u_char *d;
+    while (pcap_next_ex(pc, &h, &d) == 1) {
+        cap_pkt p = { g_memdup2(d, h->caplen), h->caplen, h->len,
+                      (int64_t)h->ts.tv_sec * 1000000 + h->ts.tv_usec };
+        g_array_append_val(pks, p);
+    }
+    pcap_close(pc);
+    size_t n = pks->len;
+    size_t *order = g_new(size_t, n + 1);
+    for (size_t i = 0; i < n; i++)
+        order[i] = i;
+    uint64_t gaps0, gaps;
+    char *want = cap_transcript(dlt, (cap_pkt *)pks->data, n, order, &gaps0);
+    /* Every pair swapped (from the first and from the second packet), then random pairs. */
+    GRand *rnd = g_rand_new_with_seed(3);
+    for (int variant = 0; variant < 6; variant++) {
+        for (size_t i = 0; i < n; i++)
+            order[i] = i;
+        for (size_t i = variant == 1 ? 1 : 0; i + 1 < n; i++) {
+            if (variant >= 2 && !g_rand_int_range(rnd, 0, 2))
+                continue;
+            size_t t = order[i];
+            order[i] = order[i + 1];
+            order[i + 1] = t;
+            i++;
+        }
+        char *got = cap_transcript(dlt, (cap_pkt *)pks->data, n, order, &gaps);
+        if (strcmp(got, want) != 0)
+            fprintf(stderr, "%s, variant %d:\n--- original\n%s\n--- swapped\n%s\n", path,
+                    variant, want, got);
+        assert_string_equal(got, want);
+        assert_int_equal(gaps, gaps0);
+        g_free(got);
+    }
+    g_rand_free(rnd);
+    g_free(want);
+    g_free(order);
+    for (size_t i = 0; i < n; i++)
+        g_free(g_array_index(pks, cap_pkt, i).data);
+    g_array_free(pks, TRUE);
+}
+
+static void test_tcpengine_captures_swapped(void **state)
+{
+    GDir *dir = g_dir_open(SMTPCAP_SOURCE_DIR "/captures", 0, NULL);
+    assert_non_null(dir);
+    GPtrArray *names = g_ptr_array_new_with_free_func(g_free);
+    const char *name;
+    while ((name = g_dir_read_name(dir)))
+        if (g_str_has_suffix(name, ".pcap") || g_str_has_suffix(name, ".pcapng"))
+            g_ptr_array_add(names, g_strdup(name));
+    g_dir_close(dir);
+    g_ptr_array_sort(names, cmp_str);
+    assert_true(names->len > 0);
+    for (guint i = 0; i < names->len; i++) {
+        char *path = g_build_filename(SMTPCAP_SOURCE_DIR, "captures",
+                                      (const char *)g_ptr_array_index(names, i), NULL);
+        check_capture_swapped(path);
+        g_free(path);
+    }
+    g_ptr_array_free(names, TRUE);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(test_tcpengine_##name, setup, teardown)
 
 int main(void)
@@ -1131,6 +1631,7 @@ int main(void)
         T(out_of_window),
         T(random_segments_consistent),
         T(hole_on_ack),
+        T(hole_on_ack_by_time),
         T(hole_at_fin),
         T(hole_at_finish),
         T(queue_cap),
@@ -1156,6 +1657,15 @@ int main(void)
         T(max_flows_eviction),
         T(idle_timeout),
         T(finish_in_creation_order),
+        T(swap_command_reply),
+        T(swap_pipelined),
+        T(lost_segment_gap_before_reply),
+        T(hold_cap),
+        T(hold_no_memory),
+        T(swap_fin_and_data),
+        T(hold_cycle),
+        T(swap_random_neighbours),
+        T(captures_swapped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
