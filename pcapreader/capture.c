@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "capture.h"
+#include "pcapng.h"
 
 G_DEFINE_QUARK(smtpcap-capture-error-quark, capture_error)
 
@@ -39,9 +40,21 @@ static bool apply_filter(pcap_t *p, const char *path, const char *filter, GError
 bool capture_read_file(const char *path, const char *filter, tcp_engine *e, capture_stats *st,
                        GError **err)
 {
+    /* pcapng goes to our own reader (libpcap refuses interfaces of different link types);
+     * everything else to libpcap, whose messages say what is wrong with a non-capture. The
+     * peeked stream replays the first bytes, so stdin works without seeking. */
+    bool is_pcapng;
+    FILE *in = pcapng_open_peek(path, &is_pcapng);
+    if (in && is_pcapng) {
+        bool ok = pcapng_read(in, display_name(path), filter, e, st, err);
+        fclose(in);
+        return ok;
+    }
     char errbuf[PCAP_ERRBUF_SIZE] = "";
-    pcap_t *p = pcap_open_offline_with_tstamp_precision(path, PCAP_TSTAMP_PRECISION_MICRO, errbuf);
+    pcap_t *p = in ? pcap_fopen_offline_with_tstamp_precision(in, PCAP_TSTAMP_PRECISION_MICRO, errbuf)
+                   : pcap_open_offline_with_tstamp_precision(path, PCAP_TSTAMP_PRECISION_MICRO, errbuf);
     if (!p) {
+        if (in) fclose(in);
         g_set_error(err, CAPTURE_ERROR, CAPTURE_ERROR_OPEN, "%s: %s", display_name(path), errbuf);
         return false;
     }
