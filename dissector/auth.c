@@ -65,7 +65,7 @@ void auth_begin(smtpcap_session *s, const char *arg, GString *masked)
     memset(st, 0, sizeof *st);
     st->active = true;
     st->mech = mech_id(mech);
-    g_strlcpy(st->mech_name, mech, sizeof st->mech_name);
+    utf8_strlcpy(st->mech_name, mech, sizeof st->mech_name);
     st->attempt = -1;
     if (s->auths->len < MAX_AUTH_ATTEMPTS) {
         auth_rec a = { .mechanism = g_strdup(mech) };

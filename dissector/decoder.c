@@ -423,6 +423,7 @@ void smtpcap_session_free(smtpcap_session *s)
     g_free(s->lb[1].buf);
     if (s->defer) g_byte_array_free(s->defer, TRUE);
     session_free_pending(s);
+    if (s->reply.lines) g_ptr_array_free(s->reply.lines, TRUE);
     content_free(&s->content);
     for (guint i = 0; i < s->msgs->len; i++) msg_free(&g_array_index(s->msgs, msg_rec, i));
     g_array_free(s->msgs, TRUE);

@@ -292,6 +292,8 @@ void sanitize_append(GString *out, const char *p, size_t n);
 char *sanitize_dup(const char *p, size_t n);
 char *strip_brackets_dup(const char *addr, size_t n);
 void copy_enh(char dst[SMTPCAP_ENHANCED_MAX], const char *src);
+/* g_strlcpy of valid UTF-8 that cuts only between characters. */
+void utf8_strlcpy(char *dst, const char *src, size_t size);
 bool ascii_prefix_ci(const char *s, size_t n, const char *prefix);
 
 #endif

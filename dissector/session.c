@@ -143,7 +143,7 @@ static void push_cmd(smtpcap_session *s, verb_id v, const char *name, int64_t ts
                      int rcpt)
 {
     pending_cmd c = { .verb = v, .ts_us = ts, .msg = msg, .rcpt = rcpt };
-    g_strlcpy(c.name, name, sizeof c.name);
+    utf8_strlcpy(c.name, name, sizeof c.name);
     pq_push(s, &c);
 }
 

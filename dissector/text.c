@@ -104,6 +104,14 @@ char *strip_brackets_dup(const char *a, size_t n)
     return sanitize_dup(a, sp ? (size_t)(sp - a) : n);
 }
 
+void utf8_strlcpy(char *dst, const char *src, size_t size)
+{
+    g_strlcpy(dst, src, size);
+    /* never leave half a UTF-8 sequence at the cut */
+    const char *end;
+    if (!g_utf8_validate(dst, -1, &end)) *(char *)end = 0;
+}
+
 void copy_enh(char dst[SMTPCAP_ENHANCED_MAX], const char *src)
 {
     if (!src) { dst[0] = 0; return; }

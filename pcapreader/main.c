@@ -333,6 +333,42 @@ static int run_live(options *o, report *rep)
     return status;
 }
 
+static int run(options *o)
+{
+    GError *err = NULL;
+    if (o->list_ifaces) {
+        if (!capture_list_interfaces(stdout, &err)) {
+            fprintf(stderr, "smtpcap: %s\n", err->message);
+            g_error_free(err);
+            return EXIT_USAGE;
+        }
+        return EXIT_OK;
+    }
+    static char outbuf[1 << 16];
+    setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
+    o->rep.out = stdout;
+    o->rep.color = strcmp(o->color, "always") == 0 ||
+                   (strcmp(o->color, "auto") == 0 && isatty(STDOUT_FILENO) && o->rep.format != FMT_JSON);
+    /* Without -p, connections on other ports are probed by content and decoded when they
+     * carry SMTP (aiosmtpd listens on 8025, test setups on anything). With -p, only the
+     * ports given are SMTP. */
+    o->rep.ports = (const uint16_t *)(void *)o->ports->data;
+    o->rep.nports = o->ports->len;
+    o->rep.detect = !o->ports_given;
+    if (o->ports_given) {
+        o->eng.ports = o->rep.ports;
+        o->eng.nports = o->rep.nports;
+    }
+    report rep;
+    int status = o->iface ? run_live(o, &rep) : run_files(o, &rep);
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "smtpcap: error writing output: %s\n", g_strerror(errno));
+        if (status == EXIT_OK) status = EXIT_USAGE;
+    }
+    report_free(&rep);
+    return status;
+}
+
 int main(int argc, char **argv)
 {
     static const uint16_t default_ports[] = { 25, 465, 587, 2525 };
@@ -342,40 +378,14 @@ int main(int argc, char **argv)
     g_array_append_vals(o.ports, default_ports, G_N_ELEMENTS(default_ports));
     o.color = "auto";
     GError *err = NULL;
+    int status;
     if (!parse_args(argc, argv, &o, &err)) {
         fprintf(stderr, "smtpcap: %s\nTry 'smtpcap --help'.\n", err->message);
-        return EXIT_USAGE;
+        g_error_free(err);
+        status = EXIT_USAGE;
+    } else {
+        status = run(&o);
     }
-    if (o.list_ifaces) {
-        if (!capture_list_interfaces(stdout, &err)) {
-            fprintf(stderr, "smtpcap: %s\n", err->message);
-            return EXIT_USAGE;
-        }
-        return EXIT_OK;
-    }
-    static char outbuf[1 << 16];
-    setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
-    o.rep.out = stdout;
-    o.rep.color = strcmp(o.color, "always") == 0 ||
-                  (strcmp(o.color, "auto") == 0 && isatty(STDOUT_FILENO) && o.rep.format != FMT_JSON);
-    /* Without -p, connections on other ports are probed by content and decoded when they
-     * carry SMTP (aiosmtpd listens on 8025, test setups on anything). With -p, only the
-     * ports given are SMTP. */
-    o.rep.ports = (const uint16_t *)(void *)o.ports->data;
-    o.rep.nports = o.ports->len;
-    o.rep.detect = !o.ports_given;
-    if (o.ports_given) {
-        o.eng.ports = o.rep.ports;
-        o.eng.nports = o.rep.nports;
-    }
-
-    report rep;
-    int status = o.iface ? run_live(&o, &rep) : run_files(&o, &rep);
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        fprintf(stderr, "smtpcap: error writing output: %s\n", g_strerror(errno));
-        if (status == EXIT_OK) status = EXIT_USAGE;
-    }
-    report_free(&rep);
     g_ptr_array_free(o.files, TRUE);
     g_array_free(o.ports, TRUE);
     return status;
