@@ -219,10 +219,10 @@ static void print_stats(const char *path, const tcp_engine_stats *s, const captu
     fprintf(stderr,
             "  flows %" G_GUINT64_FORMAT " (evicted %" G_GUINT64_FORMAT ", timed out %" G_GUINT64_FORMAT
             "), retransmissions %" G_GUINT64_FORMAT ", overlaps %" G_GUINT64_FORMAT " (%" G_GUINT64_FORMAT
-            " conflicting), out-of-order %" G_GUINT64_FORMAT ", gaps %" G_GUINT64_FORMAT " (%"
-            G_GUINT64_FORMAT " bytes missing)\n",
+            " conflicting), out-of-order %" G_GUINT64_FORMAT ", held for the other direction %"
+            G_GUINT64_FORMAT ", gaps %" G_GUINT64_FORMAT " (%" G_GUINT64_FORMAT " bytes missing)\n",
             s->flows, s->evicted, s->timeouts, s->retransmissions, s->overlaps,
-            s->overlap_conflicts, s->ooo_segments, s->gaps, s->gap_bytes);
+            s->overlap_conflicts, s->ooo_segments, s->held_segments, s->gaps, s->gap_bytes);
     fprintf(stderr, "  sessions %" G_GUINT64_FORMAT ":", t->sessions);
     for (int i = 0; i <= SMTPCAP_OUTCOME_ENCRYPTED; i++)
         if (t->outcomes[i])
