@@ -224,7 +224,12 @@ void session_on_command_line(smtpcap_session *s, const char *line, size_t len, b
 {
     char *text = sanitize_dup(line, len);
     size_t vlen = strcspn(text, " ");
-    char *verb = g_ascii_strup(text, (gssize)vlen);
+    /* Upper-case the raw bytes, then escape: "\xde" must stay lower-case hex. */
+    const char *rsp = memchr(line, ' ', len);
+    size_t rvlen = rsp ? (size_t)(rsp - line) : len;
+    char *rawverb = g_ascii_strup(line, (gssize)rvlen);
+    char *verb = sanitize_dup(rawverb, rvlen);
+    g_free(rawverb);
     const char *arg = text + vlen;
     while (*arg == ' ') arg++;
     const verb_def *vd = lookup_verb(verb);

@@ -106,10 +106,16 @@ char *strip_brackets_dup(const char *a, size_t n)
 
 void utf8_strlcpy(char *dst, const char *src, size_t size)
 {
-    g_strlcpy(dst, src, size);
+    size_t n = g_strlcpy(dst, src, size);
     /* never leave half a UTF-8 sequence at the cut */
     const char *end;
     if (!g_utf8_validate(dst, -1, &end)) *(char *)end = 0;
+    /* nor half of a "\xNN" escape */
+    if (n >= size) {
+        size_t l = strlen(dst);
+        for (size_t k = 1; k <= 3 && k <= l; k++)
+            if (dst[l - k] == '\\') { dst[l - k] = 0; break; }
+    }
 }
 
 void copy_enh(char dst[SMTPCAP_ENHANCED_MAX], const char *src)

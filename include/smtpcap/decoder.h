@@ -206,7 +206,8 @@ typedef struct {
 } smtpcap_rcpt;
 
 typedef struct {
-    const char *mail_from; /* without angle brackets; "" for the null sender */
+    const char *mail_from; /* without angle brackets; "" for the null sender; NULL when the
+                            * MAIL command came before the capture began (midstream) */
     int mail_code;         /* 0 if no reply seen */
     const char *mail_enhanced;
     const smtpcap_rcpt *rcpts;
