@@ -227,7 +227,9 @@ void session_on_command_line(smtpcap_session *s, const char *line, size_t len, b
     /* Upper-case the raw bytes, then escape: "\xde" must stay lower-case hex. */
     const char *rsp = memchr(line, ' ', len);
     size_t rvlen = rsp ? (size_t)(rsp - line) : len;
-    char *rawverb = g_ascii_strup(line, (gssize)rvlen);
+    char *rawverb = g_malloc(rvlen + 1); /* not g_ascii_strup: the verb may hold NUL bytes */
+    for (size_t i = 0; i < rvlen; i++) rawverb[i] = g_ascii_toupper(line[i]);
+    rawverb[rvlen] = 0;
     char *verb = sanitize_dup(rawverb, rvlen);
     g_free(rawverb);
     const char *arg = text + vlen;
