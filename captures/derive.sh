@@ -70,7 +70,7 @@ derive_concurrent_50_cut_pcap() { cut_after "$src/concurrent-50.pcap" 700 20 "$1
 # Every packet cut to 96 bytes: 30 bytes of TCP payload (Ethernet 14 + IPv4 20 + TCP 32).
 derive_large_message_snap96_pcap() { editcap -F pcap -s 96 "$src/large-message.pcap" "$1" > /dev/null; }
 # Every packet cut to 256 bytes: every command and reply is whole (the largest, the EHLO reply,
-# is a 218-byte frame), every DATA segment but the QUIT's is cut.
+# is a 218-byte frame), every DATA segment is cut.
 derive_large_message_snap256_pcap() { editcap -F pcap -s 256 "$src/large-message.pcap" "$1" > /dev/null; }
 # The first 13 packets dropped: the capture starts with the client's "AUTH LOGIN" (no SYN,
 # no greeting, no EHLO).
