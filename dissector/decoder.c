@@ -63,6 +63,29 @@ static void lb_append(smtpcap_session *s, linebuf *lb, const uint8_t *p, size_t 
     lb->total += n;
 }
 
+static void cut_partial(smtpcap_session *s, int dir, int64_t ts);
+
+static bool is_b64_line(const char *p, size_t n)
+{
+    if (n == 0) return false;
+    for (size_t i = 0; i < n; i++)
+        if (!g_ascii_isalnum(p[i]) && p[i] != '+' && p[i] != '/' && p[i] != '=' && p[i] != '*')
+            return false;
+    return true;
+}
+
+/* After a gap: does this complete line look like the start of a line? */
+static bool plausible_after_gap(const smtpcap_session *s, int dir, const char *l, size_t n)
+{
+    if (dir == SMTPCAP_DIR_SERVER)
+        return n >= 3 && g_ascii_isdigit(l[0]) && g_ascii_isdigit(l[1]) && g_ascii_isdigit(l[2]);
+    switch (s->cmode) {
+    case CM_COMMAND: return session_known_verb(l, n);
+    case CM_AUTH: return session_known_verb(l, n) || is_b64_line(l, n);
+    default: return false; /* message headers: the next line start is unknown */
+    }
+}
+
 typedef void (*line_fn)(smtpcap_session *s, const char *line, size_t len, size_t full_len,
                         bool truncated, uint64_t start, uint64_t length, int64_t ts);
 
@@ -107,6 +130,13 @@ static size_t frame_one(smtpcap_session *s, int dir, const uint8_t *p, size_t n,
     uint64_t start = lb->start;
     uint64_t length = (lb->total == 0 ? content : lb->total) + 1;
     lb->len = lb->total = 0;
+    if (lb->after_gap) {
+        lb->after_gap = false;
+        if (!plausible_after_gap(s, dir, line, kept)) {
+            /* the tail of the line the gap cut: nothing to decode in it */
+            return take;
+        }
+    }
     if (truncated) s->truncated_lines++;
     if (!cr && !s->bare_lf_reported[dir] && (dir == SMTPCAP_DIR_SERVER || s->cmode == CM_COMMAND)) {
         /* RFC 5321 2.3.8: lines end with CRLF. Accepted anyway, but worth a note: servers
@@ -328,6 +358,10 @@ smtpcap_status smtpcap_session_gap(smtpcap_session *s, smtpcap_dir dir, uint64_t
         s->blocked = false;
         session_replay_deferred(s);
     }
+    /* The visible start of a line the gap cuts is still shown (flagged truncated), and a
+     * multi-line reply it interrupts is ended there: both come before the gap. */
+    cut_partial(s, dir, ts_us);
+    if (dir == SMTPCAP_DIR_SERVER && !s->server_tls) session_server_gap(s);
     smtpcap_event ev = { .type = SMTPCAP_EV_GAP, .dir = dir, .ts_us = ts_us, .stage = s->stage,
                          .offset = s->off[dir], .length = n };
     ev.u.gap.bytes = n;
@@ -339,8 +373,8 @@ smtpcap_status smtpcap_session_gap(smtpcap_session *s, smtpcap_dir dir, uint64_t
     lb->len = lb->total = 0;
     if (dir == SMTPCAP_DIR_SERVER) {
         if (!s->server_tls) {
-            lb->resync = true;
-            session_server_gap(s);
+            lb->resync = false;
+            lb->after_gap = true;
         }
         return SMTPCAP_OK;
     }
@@ -351,42 +385,77 @@ smtpcap_status smtpcap_session_gap(smtpcap_session *s, smtpcap_dir dir, uint64_t
         content_gap(s, covered);
         s->chunk_left -= covered;
         if (s->chunk_left == 0) session_chunk_done(s, ts_us);
-        if (n > covered) lb->resync = true;
+        if (n > covered) { lb->resync = false; lb->after_gap = true; }
         break;
     }
     case CM_BODY:
         content_gap(s, n);
         s->body_gap = true;
-        lb->resync = true;
+        lb->resync = true; /* headers: skip to the next line; body: see body_scan */
         break;
     case CM_TLS:
         break;
     default:
-        lb->resync = true;
+        lb->resync = false;
+        lb->after_gap = true;
         break;
     }
     return SMTPCAP_OK;
 }
 
-/* A line cut by the end of the capture is still shown: it is what the peer sent. */
+/* A partial line cut by missing bytes: its visible start is decoded, flagged truncated. In a
+ * DATA body it is content. */
+static void cut_partial(smtpcap_session *s, int dir, int64_t ts)
+{
+    linebuf *lb = &s->lb[dir];
+    size_t kept = lb->len > s->cfg.max_line ? s->cfg.max_line : lb->len;
+    if (lb->total == 0 || lb->resync ||
+        (lb->after_gap && !plausible_after_gap(s, dir, lb->buf, kept))) {
+        lb->len = lb->total = 0;
+        return;
+    }
+    lb->after_gap = false;
+    size_t full = lb->total;
+    uint64_t start = lb->start, length = lb->total;
+    lb->len = lb->total = 0;
+    if (dir == SMTPCAP_DIR_CLIENT && s->cmode == CM_BODY) {
+        content_line(s, lb->buf, kept, full, full);
+        return;
+    }
+    if (dir == SMTPCAP_DIR_CLIENT && (s->cmode == CM_CHUNK || s->cmode == CM_TLS)) return;
+    s->cutting = true;
+    if (dir == SMTPCAP_DIR_CLIENT)
+        client_line(s, lb->buf, kept, full, true, start, length, ts);
+    else
+        server_line(s, lb->buf, kept, full, true, start, length, ts);
+    s->cutting = false;
+}
+
+/* At the end of the capture: a server line without its line end is still what the server
+ * said (a cut reply is decoded, flagged). A client line without its line end was never
+ * acted upon by the server: it is reported, not decoded as a command. */
 static void flush_partial(smtpcap_session *s, int dir, int64_t ts)
 {
     linebuf *lb = &s->lb[dir];
     if (lb->total == 0 || lb->resync) return;
-    if (dir == SMTPCAP_DIR_CLIENT && (s->cmode == CM_BODY || s->cmode == CM_CHUNK)) {
-        if (s->cmode == CM_BODY) content_line(s, lb->buf, lb->len, lb->total, lb->total);
-        lb->len = lb->total = 0;
+    if (dir == SMTPCAP_DIR_SERVER || s->cmode == CM_BODY || s->cmode == CM_CHUNK) {
+        cut_partial(s, dir, ts);
         return;
     }
-    size_t kept = lb->len > s->cfg.max_line ? s->cfg.max_line : lb->len;
-    size_t full = lb->total;
-    uint64_t start = lb->start, length = lb->total;
-    if (kept > 0 && lb->buf[kept - 1] == '\r' && kept == full) { kept--; full--; }
+    if (s->cmode == CM_COMMAND || s->cmode == CM_AUTH) {
+        size_t kept = lb->len > 200 ? 200 : lb->len;
+        if (s->cmode == CM_AUTH) {
+            anomaly(s, SMTPCAP_DIR_CLIENT, SMTPCAP_ANOMALY_LINE_TOO_LONG,
+                    "the capture ends inside an unfinished client line (%zu bytes)", lb->total);
+        } else {
+            char *t = sanitize_dup(lb->buf, kept);
+            anomaly(s, SMTPCAP_DIR_CLIENT, SMTPCAP_ANOMALY_LINE_TOO_LONG,
+                    "the capture ends inside an unfinished client line: \"%s%s\"", t,
+                    lb->total > kept ? "..." : "");
+            g_free(t);
+        }
+    }
     lb->len = lb->total = 0;
-    if (dir == SMTPCAP_DIR_CLIENT)
-        client_line(s, lb->buf, kept, full, full > s->cfg.max_line, start, length, ts);
-    else
-        server_line(s, lb->buf, kept, full, full > s->cfg.max_line, start, length, ts);
 }
 
 const smtpcap_summary *smtpcap_session_finish(smtpcap_session *s, smtpcap_end_reason why,

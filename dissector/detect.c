@@ -19,6 +19,11 @@ static bool client_opener(const uint8_t *p, size_t n)
                                            "MAIL FROM:", "RCPT TO:" };
     for (size_t i = 0; i < G_N_ELEMENTS(openers); i++)
         if (ascii_prefix_ci((const char *)p, n, openers[i])) return true;
+    /* Seen from the middle: "AUTH <SASL mechanism>". FTP's "AUTH TLS"/"AUTH SSL" are not SMTP,
+     * and POP3's "AUTH PLAIN" is told apart by its "+OK" replies (not digits). */
+    if (ascii_prefix_ci((const char *)p, n, "AUTH ") && !ascii_prefix_ci((const char *)p, n, "AUTH TLS") &&
+        !ascii_prefix_ci((const char *)p, n, "AUTH SSL"))
+        return true;
     return false;
 }
 

@@ -48,7 +48,10 @@ typedef struct {
     size_t len, cap;
     size_t total;     /* bytes of the current line seen so far (may exceed len) */
     uint64_t start;   /* stream offset of the line's first byte */
-    bool resync;      /* discard up to the next LF (after a gap or at midstream start) */
+    bool resync;      /* discard up to the next LF (midstream start) */
+    bool after_gap;   /* the next complete line follows a gap: kept only if it looks like
+                       * the start of a line (a gap usually swallows the end of the line it
+                       * cut, LF included, so the next line is whole) */
 } linebuf;
 
 typedef struct {
@@ -135,6 +138,7 @@ typedef struct {
     bool dropped;         /* lines dropped by the cap */
     uint64_t start, end;
     int64_t ts_us;
+    bool cut;             /* a line of it was cut by missing bytes */
 } reply_asm;
 
 #define DEFER_MAX (64 * 1024)
@@ -187,6 +191,9 @@ struct smtpcap_session {
     bool quit_sent, quit_answered;
     bool greeting_seen;
     bool mail_seen;       /* a MAIL command was seen in this session */
+    bool verb_seen;       /* a known command verb was seen */
+    bool cutting;         /* the line being handled was cut by missing bytes */
+    uint64_t mid_skipped; /* midstream: client bytes before the first known verb */
     bool bare_lf_reported[2];
     bool auth_in_clear;
     bool data_after_quit_reported;
@@ -233,6 +240,7 @@ void session_replay_deferred(smtpcap_session *s);
 void session_server_gap(smtpcap_session *s);
 void session_init_pending(smtpcap_session *s);
 bool session_pending_has_nonquit(const smtpcap_session *s);
+bool session_known_verb(const char *line, size_t len);
 void session_free_pending(smtpcap_session *s);
 void anomaly(smtpcap_session *s, smtpcap_dir dir, smtpcap_anomaly kind, const char *fmt, ...)
     G_GNUC_PRINTF(4, 5);

@@ -162,6 +162,17 @@ static const verb_def *lookup_verb(const char *verb)
     return NULL;
 }
 
+bool session_known_verb(const char *line, size_t len)
+{
+    size_t vl = 0;
+    while (vl < len && line[vl] != ' ' && line[vl] != '\r') vl++;
+    if (vl == 0 || vl > 8) return false;
+    char v[9];
+    for (size_t i = 0; i < vl; i++) v[i] = g_ascii_toupper(line[i]);
+    v[vl] = 0;
+    return lookup_verb(v) != NULL;
+}
+
 /* "FROM:<a@b> SIZE=10" -> "a@b"; the keyword is matched without case. */
 static char *path_arg(const char *arg, const char *kw)
 {
@@ -219,6 +230,31 @@ static void midstream_transaction(smtpcap_session *s)
     }
 }
 
+/* A "." line ends a message whose DATA came before the capture: it is listed (sender
+ * unknown) with the bytes seen, and the reply that follows pairs with "(end of data)". */
+static void midstream_preamble(smtpcap_session *s, const char *line, size_t len, uint64_t start,
+                               uint64_t length, int64_t ts)
+{
+    if (s->mid_skipped == 0)
+        anomaly(s, SMTPCAP_DIR_CLIENT, SMTPCAP_ANOMALY_REPLY_UNEXPECTED,
+                "the capture begins inside the client's data (message text or AUTH exchange): "
+                "lines before the first command are skipped");
+    if (len == 1 && line[0] == '.') {
+        midstream_transaction(s);
+        s->verb_seen = true;
+        s->stage = SMTPCAP_STAGE_DATA;
+        content_begin(s, s->open_msg, false);
+        s->content.in_headers = false;
+        s->content.start = start - MIN(start, s->mid_skipped);
+        content_add(s, (int64_t)s->mid_skipped);
+        content_gap(s, 0);
+        content_end(s, true, start, length, ts);
+        session_push_data_end(s, ts);
+        return;
+    }
+    s->mid_skipped += length;
+}
+
 void session_on_command_line(smtpcap_session *s, const char *line, size_t len, bool truncated,
                              uint64_t start, uint64_t length, int64_t ts)
 {
@@ -235,6 +271,15 @@ void session_on_command_line(smtpcap_session *s, const char *line, size_t len, b
     const char *arg = text + vlen;
     while (*arg == ' ') arg++;
     const verb_def *vd = lookup_verb(verb);
+    if (s->cfg.midstream && !s->verb_seen && !vd) {
+        /* Seen from the middle, lines before the first command are the rest of a message
+         * text or of an AUTH exchange: counted, never shown (they may carry secrets). */
+        midstream_preamble(s, line, len, start, length, ts);
+        g_free(verb);
+        g_free(text);
+        return;
+    }
+    if (vd) s->verb_seen = true;
     verb_id v = vd ? vd->id : V_OTHER;
     smtpcap_stage stage = vd ? vd->stage : SMTPCAP_STAGE_OTHER;
     s->stage = stage;
@@ -245,7 +290,7 @@ void session_on_command_line(smtpcap_session *s, const char *line, size_t len, b
     else
         g_string_append(shown, text);
 
-    if (truncated)
+    if (truncated && !s->cutting) /* a cut line is followed by its gap event */
         anomaly(s, SMTPCAP_DIR_CLIENT, SMTPCAP_ANOMALY_LINE_TOO_LONG,
                 "command line longer than %zu bytes: truncated", s->cfg.max_line);
     smtpcap_event ev = { .type = SMTPCAP_EV_COMMAND, .dir = SMTPCAP_DIR_CLIENT, .ts_us = ts,
@@ -389,7 +434,9 @@ void session_on_server_line(smtpcap_session *s, const char *line, size_t len, bo
     } else {
         r->dropped = true;
     }
-    if (truncated) {
+    if (truncated && s->cutting) {
+        r->cut = true; /* its gap event follows */
+    } else if (truncated) {
         r->dropped = true;
         anomaly(s, SMTPCAP_DIR_SERVER, SMTPCAP_ANOMALY_LINE_TOO_LONG,
                 "reply line longer than %zu bytes: truncated", s->cfg.max_line);
@@ -422,10 +469,10 @@ void session_server_gap(smtpcap_session *s)
 {
     reply_asm *r = &s->reply;
     if (r->open) {
-        anomaly(s, SMTPCAP_DIR_SERVER, SMTPCAP_ANOMALY_BAD_REPLY,
-                "a %d reply was cut by missing bytes", r->code);
-        r->open = false;
-        g_ptr_array_set_size(r->lines, 0);
+        /* A multi-line reply whose end is missing: its code and first lines still answer
+         * the command. */
+        r->cut = true;
+        session_flush_reply(s);
     }
     s->server_gap = true;
 }
@@ -590,7 +637,8 @@ static void apply_reply(smtpcap_session *s, const pending_cmd *c, int code, cons
             m->data_text = g_strdup(text);
             m->data_stage = v == V_BDAT ? SMTPCAP_STAGE_BDAT : SMTPCAP_STAGE_DATA;
             m->data_eod = true;
-            if (code >= 200 && code < 300 && !m->queue_id) m->queue_id = find_queue_id(text);
+            if (code >= 200 && code < 300 && !m->queue_id && !s->reply.cut)
+                m->queue_id = find_queue_id(text); /* a cut reply may hold half an id */
         }
         if (v == V_BDAT && fail && s->content.active) content_end(s, false, start, 0, ts);
         break;
@@ -631,6 +679,13 @@ void session_flush_reply(smtpcap_session *s)
         cmd = *front;
         /* A 334 keeps the AUTH exchange going: the AUTH command stays at the front. */
         if (!(cmd.verb == V_AUTH && code == 334)) pq_pop(s);
+    } else if (s->cfg.midstream && !s->greeting_seen && !s->verb_seen && s->off[0] == 0 &&
+               (code == 220 || code == 421 || code == 554)) {
+        /* Seen from the middle but before the client spoke: this is the greeting. */
+        push_cmd(s, V_GREETING, "(greeting)", 0, -1, -1);
+        cmd = *pq_front(s);
+        pq_pop(s);
+        have = true;
     } else if (code == 334) {
         /* A 334 answers only AUTH (RFC 4954): the capture began inside the exchange. The
          * client's next line is an AUTH response — and possibly a password to mask. */
@@ -692,6 +747,7 @@ void session_flush_reply(smtpcap_session *s)
     g_string_free(meaning, TRUE);
     g_free(joined);
     g_ptr_array_set_size(r->lines, 0);
+    r->cut = false;
     if (!s->blocked) session_replay_deferred(s);
 }
 

@@ -610,7 +610,7 @@ static void test_decoder_gap_in_command_stream(void **state)
     S(&t, "250 mx.example.test\r\n");                 /* server 27..47 */
     C(&t, "MAIL FROM:<a@example.org>\r\nRCPT TO:<lo"); /* 20..46, then 11 bytes of RCPT */
     sc_gap(&t, SMTPCAP_DIR_CLIENT, 17);              /* 58..74 missing */
-    C(&t, "example.test>\r\nNOOP\r\n");               /* 75..89 dropped, NOOP at 90 */
+    C(&t, "example.test>\r\nNOOP\r\n");               /* 75..89: tail of the cut line, dropped */
     S(&t, "250 Ok\r\n");
     sc_finish(&t, SMTPCAP_END_CAPTURE);
     expect_events(&t,
@@ -618,7 +618,9 @@ static void test_decoder_gap_in_command_stream(void **state)
                   "EHLO C command EHLO arg=\"c.example.org\" line=\"EHLO c.example.org\" @0+20\n"
                   "EHLO S reply 250 \"mx.example.test\" to=EHLO @27+21\n"
                   "MAIL C command MAIL arg=\"FROM:<a@example.org>\" line=\"MAIL FROM:<a@example.org>\" @20+27\n"
-                  "MAIL C gap 17 @58+17\n"
+                  /* the visible start of the line the gap cut is shown, flagged */
+                  "RCPT C command RCPT arg=\"TO:<lo\" line=\"RCPT TO:<lo\" truncated @47+11\n"
+                  "RCPT C gap 17 @58+17\n"
                   "OTHER C command NOOP arg=\"\" line=\"NOOP\" @90+6\n"
                   "MAIL S reply 250 \"Ok\" to=MAIL @48+8\n");
     assert_int_equal(t.sum->gap_bytes, 17);
