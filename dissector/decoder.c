@@ -444,14 +444,15 @@ static void flush_partial(smtpcap_session *s, int dir, int64_t ts)
     }
     if (s->cmode == CM_COMMAND || s->cmode == CM_AUTH) {
         size_t kept = lb->len > 200 ? 200 : lb->len;
+        if (lb->total > s->cfg.max_line) s->truncated_lines++;
         if (s->cmode == CM_AUTH) {
             anomaly(s, SMTPCAP_DIR_CLIENT, SMTPCAP_ANOMALY_LINE_TOO_LONG,
                     "the capture ends inside an unfinished client line (%zu bytes)", lb->total);
         } else {
             char *t = sanitize_dup(lb->buf, kept);
             anomaly(s, SMTPCAP_DIR_CLIENT, SMTPCAP_ANOMALY_LINE_TOO_LONG,
-                    "the capture ends inside an unfinished client line: \"%s%s\"", t,
-                    lb->total > kept ? "..." : "");
+                    "the capture ends inside an unfinished client line (%zu bytes): \"%s%s\"",
+                    lb->total, t, lb->total > kept ? "..." : "");
             g_free(t);
         }
     }
@@ -462,7 +463,7 @@ const smtpcap_summary *smtpcap_session_finish(smtpcap_session *s, smtpcap_end_re
                                               int64_t ts_us)
 {
     if (!s) return NULL;
-    if (s->finished) return &s->sum;
+    if (s->finished) return s->sum;
     if (ts_us) s->last_ts = ts_us;
     if (s->blocked) {
         s->blocked = false;
@@ -474,7 +475,7 @@ const smtpcap_summary *smtpcap_session_finish(smtpcap_session *s, smtpcap_end_re
     if (s->content.active) content_end(s, false, s->off[0], 0, s->last_ts);
     s->finished = true;
     verdict_build(s, why);
-    return &s->sum;
+    return s->sum;
 }
 
 void smtpcap_session_warn(smtpcap_session *s, const char *text)

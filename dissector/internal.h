@@ -214,8 +214,8 @@ struct smtpcap_session {
 
     GPtrArray *warnings;  /* char* */
 
-    /* summary built at finish */
-    smtpcap_summary sum;
+    /* summary built at finish (allocated then: sessions being decoded stay small) */
+    smtpcap_summary *sum;
     smtpcap_auth_attempt *sum_auth;
     smtpcap_message *sum_msgs;
     smtpcap_rcpt **sum_rcpts;

@@ -81,7 +81,7 @@ void session_init_pending(smtpcap_session *s)
     if (!s->cfg.midstream) {
         pending_cmd g = { .verb = V_GREETING, .msg = -1, .rcpt = -1 };
         g_strlcpy(g.name, "(greeting)", sizeof g.name);
-        s->pq_cap = 4;
+        s->pq_cap = 2; /* grows on demand: most sessions never pipeline */
         s->pq = g_new0(pending_cmd, s->pq_cap);
         s->pq[0] = g;
         s->pq_len = 1;
@@ -105,7 +105,7 @@ static void pq_push(smtpcap_session *s, const pending_cmd *c)
         s->lost_replies++;
     }
     if (s->pq_len == s->pq_cap) {
-        size_t ncap = s->pq_cap ? s->pq_cap * 2 : 4;
+        size_t ncap = s->pq_cap ? s->pq_cap * 2 : 2;
         if (ncap > s->cfg.max_pipeline) ncap = s->cfg.max_pipeline;
         pending_cmd *n = g_new0(pending_cmd, ncap);
         for (size_t i = 0; i < s->pq_len; i++) n[i] = s->pq[(s->pq_head + i) % s->pq_cap];

@@ -128,7 +128,7 @@ static smtpcap_msg_status msg_eval(const msg_rec *m, decision *d)
 static void set_outcome(smtpcap_session *s, smtpcap_outcome_status st, smtpcap_stage stage,
                         int code, const char *enh, const char *text)
 {
-    smtpcap_outcome *o = &s->sum.outcome;
+    smtpcap_outcome *o = &s->sum->outcome;
     o->status = st;
     o->stage = stage;
     o->code = code;
@@ -199,7 +199,7 @@ static void decide(smtpcap_session *s, smtpcap_end_reason why)
             msg_eval(m, &dd);
             set_outcome(s, SMTPCAP_OUTCOME_PARTIAL, dd.stage, dd.code, dd.enhanced, dd.text);
         }
-        const smtpcap_outcome *o = &s->sum.outcome;
+        const smtpcap_outcome *o = &s->sum->outcome;
         hint = keep_string(s, g_strdup_printf("some mail was accepted, some refused: %s",
                                               hint_for(o->stage, !problem_in_accepted && dd.eod, o->code, o->enhanced, o->text)));
     } else if (accepted > 0 && !any_incomplete) {
@@ -246,7 +246,7 @@ static void decide(smtpcap_session *s, smtpcap_end_reason why)
         set_outcome(s, SMTPCAP_OUTCOME_NO_MAIL, SMTPCAP_STAGE_NONE, 0, NULL, NULL);
         hint = "the session ended without trying to send mail";
     }
-    s->sum.outcome.hint = hint;
+    s->sum->outcome.hint = hint;
 }
 
 static void add_warnings(smtpcap_session *s, smtpcap_end_reason why)
@@ -280,8 +280,7 @@ static void add_warnings(smtpcap_session *s, smtpcap_end_reason why)
 
 void verdict_build(smtpcap_session *s, smtpcap_end_reason why)
 {
-    smtpcap_summary *sum = &s->sum;
-    memset(sum, 0, sizeof *sum);
+    smtpcap_summary *sum = s->sum = g_new0(smtpcap_summary, 1);
     add_warnings(s, why);
     sum->tls = s->tls;
     sum->helo = s->helo;
@@ -334,9 +333,10 @@ void verdict_build(smtpcap_session *s, smtpcap_end_reason why)
 void verdict_free(smtpcap_session *s)
 {
     g_free(s->sum_auth);
-    for (size_t i = 0; s->sum_rcpts && i < s->sum.nmessages; i++) g_free(s->sum_rcpts[i]);
+    for (size_t i = 0; s->sum_rcpts && i < s->sum->nmessages; i++) g_free(s->sum_rcpts[i]);
     g_free(s->sum_rcpts);
     g_free(s->sum_msgs);
     for (size_t i = 0; i < s->nsum_strings; i++) g_free(s->sum_strings[i]);
     g_free(s->sum_strings);
+    g_free(s->sum);
 }

@@ -57,8 +57,10 @@ static void annotate(rsession *rs, const char *text)
     g_string_append_printf(rs->out, "  %s[%s]%s", col(rs, C_DIM), text, col(rs, C_OFF));
 }
 
-static void text_begin(rsession *rs)
+static void text_header(rsession *rs)
 {
+    if (rs->header_done) return;
+    rs->header_done = true;
     GString *g = rs->out;
     g_string_append_printf(g, "%s=== session %" G_GUINT64_FORMAT ": ", col(rs, C_BOLD), rs->id);
     fmt_endpoint(g, rs->fi.client_ip, rs->fi.client_port, rs->fi.ipv6);
@@ -102,6 +104,7 @@ static void message_line(rsession *rs, const smtpcap_event *ev)
 
 static void text_event(rsession *rs, const smtpcap_event *ev)
 {
+    text_header(rs);
     GString *g = rs->out;
     switch (ev->type) {
     case SMTPCAP_EV_COMMAND:
@@ -197,6 +200,7 @@ static void verdict_lines(rsession *rs, const smtpcap_summary *sum)
 
 static void text_end(rsession *rs, const smtpcap_summary *sum)
 {
+    text_header(rs);
     GString *g = rs->out;
     const smtpcap_outcome *o = &sum->outcome;
     char *status = g_ascii_strup(smtpcap_outcome_name(o->status), -1);
@@ -225,6 +229,12 @@ static void text_end(rsession *rs, const smtpcap_summary *sum)
     verdict_lines(rs, sum);
     g_string_append_c(g, '\n');
     g_free(status);
+}
+
+static void text_begin(rsession *rs)
+{
+    /* In streaming mode the header shows at once; otherwise with the first event. */
+    if (rs->rep->opt.stream) text_header(rs);
 }
 
 const formatter fmt_text = { text_begin, text_event, text_end };

@@ -85,7 +85,7 @@ static void *op_open(void *ctx, const tcp_flow_info *fi)
     rsession *rs = g_new0(rsession, 1);
     rs->rep = r;
     rs->fi = *fi;
-    rs->out = g_string_sized_new(256);
+    rs->out = g_string_sized_new(0); /* grows when there is something to say */
     if (known_port(r, fi->server_port)) {
         start_session(rs);
     } else if (r->opt.detect) {

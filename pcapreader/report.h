@@ -47,6 +47,8 @@ typedef struct rsession {
     smtpcap_session *dec;
     GString *out;         /* rendered, not yet written */
     int64_t end_us;
+    bool header_done;     /* text: the session header was written (lazily: a connection that
+                           * never says anything costs no output memory) */
     /* Probing (a port not known for SMTP): the first bytes, held until smtpcap_detect
      * decides; chunks remembers their order so both directions replay interleaved. */
     int state;            /* RS_PROBING, RS_SMTP, RS_IGNORED */
