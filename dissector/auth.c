@@ -44,7 +44,7 @@ static void emit_step(smtpcap_session *s, smtpcap_dir dir, smtpcap_auth_step ste
 static void set_username(smtpcap_session *s, const char *u)
 {
     auth_rec *a = attempt(s);
-    if (a && !a->username) a->username = g_strdup(u);
+    if (a && !a->username) a->username = dup_capped(u, KEEP_ADDR);
 }
 
 /* Does the initial response of this mechanism carry a secret? LOGIN's carries the user name

@@ -65,6 +65,14 @@ static void lb_append(smtpcap_session *s, linebuf *lb, const uint8_t *p, size_t 
 
 static void cut_partial(smtpcap_session *s, int dir, int64_t ts);
 
+static bool auth_line_is_command(const char *l, size_t n)
+{
+    if (!session_known_verb(l, n)) return false;
+    return memchr(l, ' ', n) != NULL || (n == 4 && (ascii_prefix_ci(l, n, "QUIT") ||
+                                                    ascii_prefix_ci(l, n, "RSET") ||
+                                                    ascii_prefix_ci(l, n, "NOOP")));
+}
+
 static bool is_b64_line(const char *p, size_t n)
 {
     if (n == 0) return false;
@@ -157,7 +165,15 @@ static void client_line(smtpcap_session *s, const char *line, size_t len, size_t
         session_on_command_line(s, line, len, truncated, start, length, ts);
         break;
     case CM_AUTH:
-        auth_on_client_line(s, line, len, start, length, ts);
+        /* An AUTH exchange ends with the server's answer; when that answer is missing, a
+         * command line after it is recognised (a lone base64 word never has a space). */
+        if (auth_line_is_command(line, len)) {
+            s->cmode = CM_COMMAND;
+            s->auth.active = false;
+            session_on_command_line(s, line, len, truncated, start, length, ts);
+        } else {
+            auth_on_client_line(s, line, len, start, length, ts);
+        }
         break;
     case CM_BODY:
         if (full_len == 1 && line[0] == '.') {
@@ -282,8 +298,7 @@ void client_process_bytes(smtpcap_session *s, const uint8_t *p, size_t n, int64_
                 anomaly(s, SMTPCAP_DIR_CLIENT, SMTPCAP_ANOMALY_REPLY_UNEXPECTED,
                         "no reply to the command that decides how to read the client's "
                         "next bytes; reading them as commands");
-                s->blocked = false;
-                session_replay_deferred(s);
+                session_unblock_unanswered(s);
                 continue;
             }
             if (s->defer->len == 0) s->defer_ts = ts;
@@ -355,8 +370,7 @@ smtpcap_status smtpcap_session_gap(smtpcap_session *s, smtpcap_dir dir, uint64_t
     s->last_ts = ts_us;
     if (dir == SMTPCAP_DIR_CLIENT && s->blocked) {
         /* Bytes held before the hole go first, read as they stand. */
-        s->blocked = false;
-        session_replay_deferred(s);
+        session_unblock_unanswered(s);
     }
     /* The visible start of a line the gap cuts is still shown (flagged truncated), and a
      * multi-line reply it interrupts is ended there: both come before the gap. */
@@ -466,8 +480,7 @@ const smtpcap_summary *smtpcap_session_finish(smtpcap_session *s, smtpcap_end_re
     if (s->finished) return s->sum;
     if (ts_us) s->last_ts = ts_us;
     if (s->blocked) {
-        s->blocked = false;
-        session_replay_deferred(s);
+        session_unblock_unanswered(s);
     }
     flush_partial(s, SMTPCAP_DIR_CLIENT, s->last_ts);
     flush_partial(s, SMTPCAP_DIR_SERVER, s->last_ts);

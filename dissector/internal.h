@@ -192,6 +192,7 @@ struct smtpcap_session {
     bool greeting_seen;
     bool mail_seen;       /* a MAIL command was seen in this session */
     bool verb_seen;       /* a known command verb was seen */
+    bool shutdown_421;    /* the server sent an unsolicited 421 */
     bool cutting;         /* the line being handled was cut by missing bytes */
     uint64_t mid_skipped; /* midstream: client bytes before the first known verb */
     bool bare_lf_reported[2];
@@ -203,6 +204,7 @@ struct smtpcap_session {
 
     GArray *msgs;         /* msg_rec */
     size_t msgs_dropped;
+    size_t rcpts_total;   /* recipient records kept, all messages together */
     int open_msg;         /* index of the transaction in progress, -1 if none */
     GArray *auths;        /* auth_rec */
     auth_state auth;
@@ -237,6 +239,8 @@ void session_push_data_end(smtpcap_session *s, int64_t ts);
 void session_chunk_done(smtpcap_session *s, int64_t ts);
 /* Feeds the client bytes held while blocked (the caller has cleared s->blocked). */
 void session_replay_deferred(smtpcap_session *s);
+/* The reply that would have said how to read the held bytes never came: read them anyway. */
+void session_unblock_unanswered(smtpcap_session *s);
 void session_server_gap(smtpcap_session *s);
 void session_init_pending(smtpcap_session *s);
 bool session_pending_has_nonquit(const smtpcap_session *s);
@@ -300,6 +304,13 @@ void sanitize_append(GString *out, const char *p, size_t n);
 char *sanitize_dup(const char *p, size_t n);
 char *strip_brackets_dup(const char *addr, size_t n);
 void copy_enh(char dst[SMTPCAP_ENHANCED_MAX], const char *src);
+/* Copies kept in the session summary are capped, so that what a session retains does not
+ * grow with what a hostile peer sends (DESIGN: memory grows with sessions, not file size). */
+#define KEEP_ADDR 320  /* RFC 5321 4.5.3.1.3: a path is at most 256 octets */
+#define KEEP_TEXT 512
+#define MAX_RCPTS_PER_SESSION 10000
+/* strdup cut to max bytes (UTF-8 safe) plus "..." when longer; NULL stays NULL. */
+char *dup_capped(const char *src, size_t max);
 /* g_strlcpy of valid UTF-8 that cuts only between characters. */
 void utf8_strlcpy(char *dst, const char *src, size_t size);
 bool ascii_prefix_ci(const char *s, size_t n, const char *prefix);

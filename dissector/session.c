@@ -179,7 +179,13 @@ static char *path_arg(const char *arg, const char *kw)
     size_t kl = strlen(kw);
     if (g_ascii_strncasecmp(arg, kw, kl) != 0) return NULL;
     const char *p = arg + kl;
-    return strip_brackets_dup(p, strlen(p));
+    char *a = strip_brackets_dup(p, strlen(p));
+    if (strlen(a) > KEEP_ADDR) {
+        char *c = dup_capped(a, KEEP_ADDR);
+        g_free(a);
+        a = c;
+    }
+    return a;
 }
 
 static void close_open_transaction(smtpcap_session *s)
@@ -308,7 +314,7 @@ void session_on_command_line(smtpcap_session *s, const char *line, size_t len, b
         close_open_transaction(s);
         g_free(s->helo);
         size_t al = strcspn(arg, " ");
-        s->helo = al ? g_strndup(arg, al) : NULL;
+        s->helo = al ? g_strndup(arg, MIN(al, (size_t)255)) : NULL;
         push_cmd(s, v, verb, ts, -1, -1);
         break;
     }
@@ -336,9 +342,10 @@ void session_on_command_line(smtpcap_session *s, const char *line, size_t len, b
         midstream_transaction(s);
         msg_rec *m = msg_get(s, s->open_msg);
         if (m) {
-            if (m->rcpts->len < s->cfg.max_rcpts) {
+            if (m->rcpts->len < s->cfg.max_rcpts && s->rcpts_total < MAX_RCPTS_PER_SESSION) {
+                s->rcpts_total++;
                 rcpt_rec rr = { .address = path_arg(arg, "TO:") };
-                if (!rr.address) rr.address = g_strdup(arg);
+                if (!rr.address) rr.address = dup_capped(arg, KEEP_ADDR);
                 g_array_append_val(m->rcpts, rr);
                 r = (int)m->rcpts->len - 1;
             } else {
@@ -373,6 +380,15 @@ void session_on_command_line(smtpcap_session *s, const char *line, size_t len, b
     g_string_free(shown, TRUE);
     g_free(verb);
     g_free(text);
+}
+
+void session_unblock_unanswered(smtpcap_session *s)
+{
+    s->blocked = false;
+    /* Held behind an AUTH that got no answer: the lines are AUTH responses — read them as
+     * such (masked), not as commands that would print a password. */
+    if (s->auth.active && s->cmode == CM_COMMAND) s->cmode = CM_AUTH;
+    session_replay_deferred(s);
 }
 
 void session_replay_deferred(smtpcap_session *s)
@@ -572,6 +588,8 @@ static void apply_reply(smtpcap_session *s, const pending_cmd *c, int code, cons
     case V_STARTTLS:
         s->blocked = false;
         if (code == 220) {
+            /* e.g. "530 Must issue a STARTTLS command first", then STARTTLS: recovered */
+            fail_clear(&s->cand);
             enter_tls(s, SMTPCAP_TLS_STARTTLS, SMTPCAP_DIR_SERVER, ts);
         } else {
             s->starttls_refused = true;
@@ -595,7 +613,7 @@ static void apply_reply(smtpcap_session *s, const pending_cmd *c, int code, cons
         if (m) {
             m->mail_code = code;
             copy_enh(m->mail_enhanced, enh);
-            if (fail && !m->fail_text) m->fail_text = g_strdup(text);
+            if (fail && !m->fail_text) m->fail_text = dup_capped(text, KEEP_TEXT);
         }
         break;
     case V_RCPT:
@@ -605,7 +623,7 @@ static void apply_reply(smtpcap_session *s, const pending_cmd *c, int code, cons
             copy_enh(r->enhanced, enh);
             if (fail && m->first_rcpt_fail < 0) {
                 m->first_rcpt_fail = c->rcpt;
-                m->rcpt_fail_text = g_strdup(text);
+                m->rcpt_fail_text = dup_capped(text, KEEP_TEXT);
             }
         }
         break;
@@ -623,18 +641,21 @@ static void apply_reply(smtpcap_session *s, const pending_cmd *c, int code, cons
             m->data_code = code;
             copy_enh(m->data_enhanced, enh);
             g_free(m->data_text);
-            m->data_text = g_strdup(text);
+            m->data_text = dup_capped(text, KEEP_TEXT);
             m->data_stage = SMTPCAP_STAGE_DATA;
             m->data_eod = false;
         }
         break;
     case V_DATA_END:
     case V_BDAT:
-        if (m && (v == V_DATA_END || fail || c->bdat_last)) {
+        /* the first refused chunk is the answer: later replies ("503 no BDAT transaction")
+         * do not overwrite it */
+        if (m && (v == V_DATA_END || fail || c->bdat_last) &&
+            !(v == V_BDAT && m->data_code >= 400)) {
             m->data_code = code;
             copy_enh(m->data_enhanced, enh);
             g_free(m->data_text);
-            m->data_text = g_strdup(text);
+            m->data_text = dup_capped(text, KEEP_TEXT);
             m->data_stage = v == V_BDAT ? SMTPCAP_STAGE_BDAT : SMTPCAP_STAGE_DATA;
             m->data_eod = true;
             if (code >= 200 && code < 300 && !m->queue_id && !s->reply.cut)
@@ -661,8 +682,9 @@ void session_flush_reply(smtpcap_session *s)
     int code = r->code;
 
     /* A reply that arrives while the client is still inside a DATA body whose end fell in a
-     * gap can only answer that body: its "." was lost. */
-    if (s->cmode == CM_BODY && s->body_gap) {
+     * gap can only answer that body: its "." was lost. A 421 there is the server giving up
+     * on the message (timeout, shutdown): it answers the body too. */
+    if (s->cmode == CM_BODY && (s->body_gap || code == 421)) {
         content_end(s, false, s->off[0], 0, r->ts_us);
         s->cmode = CM_COMMAND;
         s->lb[0].resync = false;
@@ -696,7 +718,10 @@ void session_flush_reply(smtpcap_session *s)
         push_cmd(s, V_AUTH, "AUTH", 0, -1, -1);
         cmd = *pq_front(s);
         have = true;
-    } else if (code != 421) {
+    } else if (code == 421) {
+        /* The server closing the session on its own (RFC 5321 3.8): a final answer. */
+        s->shutdown_421 = true;
+    } else {
         s->unexpected_replies++;
         anomaly(s, SMTPCAP_DIR_SERVER, SMTPCAP_ANOMALY_REPLY_UNEXPECTED,
                 "%d reply with no command waiting for it", code);
@@ -742,6 +767,9 @@ void session_flush_reply(smtpcap_session *s)
     emit(s, &ev);
 
     fail_set(&s->last_reply, stage, code, enh, cls, subj, det, joined);
+    if (!have && code == 421 && !s->cand.set)
+        fail_set(&s->cand, stage == SMTPCAP_STAGE_NONE ? SMTPCAP_STAGE_CONNECT : stage, code,
+                 enh[0] ? enh : NULL, cls, subj, det, joined);
     apply_reply(s, have ? &cmd : NULL, code, enh[0] ? enh : NULL, cls, subj, det, joined,
                 r->start, r->end - r->start, r->ts_us);
     g_string_free(meaning, TRUE);

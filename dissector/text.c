@@ -118,6 +118,17 @@ void utf8_strlcpy(char *dst, const char *src, size_t size)
     }
 }
 
+char *dup_capped(const char *src, size_t max)
+{
+    if (!src) return NULL;
+    size_t n = strlen(src);
+    if (n <= max) return g_strdup(src);
+    char *d = g_malloc(max + 4);
+    utf8_strlcpy(d, src, max + 1);
+    strcat(d, "...");
+    return d;
+}
+
 void copy_enh(char dst[SMTPCAP_ENHANCED_MAX], const char *src)
 {
     if (!src) { dst[0] = 0; return; }

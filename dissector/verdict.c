@@ -26,7 +26,7 @@ int msg_new(smtpcap_session *s, const char *from)
                     s->cfg.max_messages);
         return -1;
     }
-    msg_rec m = { .mail_from = g_strdup(from), .size = -1, .first_rcpt_fail = -1,
+    msg_rec m = { .mail_from = dup_capped(from, KEEP_ADDR), .size = -1, .first_rcpt_fail = -1,
                   .data_stage = SMTPCAP_STAGE_DATA };
     m.rcpts = g_array_new(FALSE, TRUE, sizeof(rcpt_rec));
     g_array_append_val(s->msgs, m);
@@ -64,7 +64,7 @@ void fail_set(fail_rec *f, smtpcap_stage stage, int code, const char *enh, int c
     f->cls = cls;
     f->subj = subj;
     f->det = det;
-    f->text = g_strdup(text ? text : "");
+    f->text = dup_capped(text ? text : "", KEEP_TEXT);
 }
 
 void fail_clear(fail_rec *f)
@@ -186,7 +186,23 @@ static void decide(smtpcap_session *s, smtpcap_end_reason why)
             any_incomplete = true;
         }
     }
-    if (problem >= 0 && !problem_in_accepted && problem < last_accepted) problem = -1;
+    /* A transaction refused at MAIL or RCPT and followed by an accepted one was retried (the
+     * client abandoned it: DESIGN's "transaction abandoned with RSET"): recovered. A message
+     * whose content the server refused was not delivered: that is partial. */
+    if (problem >= 0 && !problem_in_accepted && problem < last_accepted) {
+        msg_eval(&g_array_index(s->msgs, msg_rec, problem), &dd);
+        if (dd.stage == SMTPCAP_STAGE_MAIL || dd.stage == SMTPCAP_STAGE_RCPT) {
+            problem = -1;
+            /* a later refused content still counts */
+            for (size_t i = (size_t)last_accepted; i-- > 0;) {
+                msg_rec *m = &g_array_index(s->msgs, msg_rec, i);
+                smtpcap_msg_status st = msg_eval(m, &dd);
+                if ((st == SMTPCAP_MSG_REJECTED || st == SMTPCAP_MSG_TEMPFAIL) &&
+                    dd.stage != SMTPCAP_STAGE_MAIL && dd.stage != SMTPCAP_STAGE_RCPT)
+                    problem = (int)i;
+            }
+        }
+    }
 
     const char *hint;
     if (accepted > 0 && problem >= 0) {
@@ -211,6 +227,12 @@ static void decide(smtpcap_session *s, smtpcap_end_reason why)
                                                     "its own logs tell what happened next",
                                                     m->queue_id))
                    : "the server accepted the mail: its own logs tell what happened next";
+    } else if (accepted == 0 && s->tls == SMTPCAP_TLS_STARTTLS && !s->greeting_fail.set) {
+        /* Whatever failed before STARTTLS, the client went on into TLS: what happened there
+         * is hidden. */
+        set_outcome(s, SMTPCAP_OUTCOME_ENCRYPTED, SMTPCAP_STAGE_TLS, 0, NULL, NULL);
+        hint = "TLS hid the rest of the session: the server's logs (or a TLS key log in "
+               "Wireshark) tell what happened";
     } else if (s->greeting_fail.set) {
         fail_rec *f = &s->greeting_fail;
         set_outcome(s, f->code >= 500 ? SMTPCAP_OUTCOME_FAILED : SMTPCAP_OUTCOME_TEMPFAIL,

@@ -541,9 +541,29 @@ static void test_auth_login_password_masked_when_prompt_lost(void **state)
     sc_close(&t);
 }
 
+/* Review finding: AUTH LOGIN whose replies are missing (one-direction capture): the lines
+ * held behind the unanswered AUTH are AUTH responses, never shown as commands. */
+static void test_auth_unanswered_login_password_masked(void **state)
+{
+    (void)state;
+    script t;
+    start(&t, NULL);
+    C(&t, "AUTH LOGIN\r\n");
+    C(&t, B64_BOB "\r\n");
+    C(&t, B64_SECRET "\r\n");
+    C(&t, "MAIL FROM:<a@example.org>\r\n");
+    sc_finish(&t, SMTPCAP_END_RESET);
+    expect_hidden(&t, B64_SECRET);
+    expect_hidden(&t, "C2VJCMV0");
+    expect_hidden(&t, "secret");
+    assert_true(sc_has_line(&t, "AUTH C auth LOGIN password \"********\" line=\"********\""));
+    sc_close(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_auth_unanswered_login_password_masked),
         cmocka_unit_test(test_auth_login_masks_password),
         cmocka_unit_test(test_auth_login_show_secrets),
         cmocka_unit_test(test_auth_login_initial_response),

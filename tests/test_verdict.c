@@ -566,9 +566,106 @@ static void test_verdict_midstream_accepted_message_is_delivered(void **state)
     sc_close(&t);
 }
 
+/* ---- review findings (regressions) -------------------------------------------------------- */
+
+/* A message whose content the server refused is not delivered, even when a later message is
+ * accepted: partial, naming the refusal. */
+static void test_verdict_refused_content_then_accepted_is_partial(void **state)
+{
+    (void)state;
+    script t;
+    sc_open(&t, NULL);
+    hello(&t);
+    send_message(&t, "a@example.org", "b@example.test", "250 2.0.0 Ok: queued as A1\r\n");
+    send_message(&t, "a@example.org", "b@example.test", "550 5.7.1 Message rejected as spam\r\n");
+    send_message(&t, "a@example.org", "b@example.test", "250 2.0.0 Ok: queued as A3\r\n");
+    quit(&t);
+    sc_finish(&t, SMTPCAP_END_CLOSED);
+    expect_outcome(&t, SMTPCAP_OUTCOME_PARTIAL, SMTPCAP_STAGE_DATA, 550, "5.7.1");
+    assert_int_equal(t.sum->messages[1].status, SMTPCAP_MSG_REJECTED);
+    sc_close(&t);
+}
+
+/* Postfix/Exim "530 Must issue a STARTTLS command first", then STARTTLS: what follows is
+ * hidden, the 530 was recovered from. */
+static void test_verdict_failure_before_starttls_is_encrypted(void **state)
+{
+    (void)state;
+    script t;
+    sc_open(&t, NULL);
+    S(&t, GREETING);
+    C(&t, "EHLO c.example.org\r\n");
+    S(&t, "250-mx.example.test\r\n250 STARTTLS\r\n");
+    C(&t, "MAIL FROM:<a@example.org>\r\n");
+    S(&t, "530 5.7.0 Must issue a STARTTLS command first\r\n");
+    C(&t, "STARTTLS\r\n");
+    S(&t, "220 2.0.0 Ready to start TLS\r\n");
+    C(&t, "\x16\x03\x01\x00\x10");
+    sc_finish(&t, SMTPCAP_END_CLOSED);
+    expect_outcome(&t, SMTPCAP_OUTCOME_ENCRYPTED, SMTPCAP_STAGE_TLS, 0, NULL);
+    sc_close(&t);
+}
+
+/* BDAT refused mid-way: the refused chunk's reply stays the answer. */
+static void test_verdict_bdat_refused_first_reply_kept(void **state)
+{
+    (void)state;
+    script t;
+    sc_open(&t, NULL);
+    hello(&t);
+    C(&t, "MAIL FROM:<a@example.org>\r\nRCPT TO:<c@example.test>\r\nBDAT 10\r\n0123456789"
+          "BDAT 5 LAST\r\nabcde");
+    S(&t, "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n552 5.3.4 Message size exceeds fixed limit\r\n"
+          "503 5.5.1 Error: no BDAT transaction\r\n");
+    quit(&t);
+    sc_finish(&t, SMTPCAP_END_CLOSED);
+    assert_int_equal(t.sum->messages[0].data_code, 552);
+    expect_outcome(&t, SMTPCAP_OUTCOME_FAILED, SMTPCAP_STAGE_BDAT, 552, "5.3.4");
+    sc_close(&t);
+}
+
+/* A 421 while the client sends the message: the server's final answer, a tempfail. */
+static void test_verdict_421_during_data_is_tempfail(void **state)
+{
+    (void)state;
+    script t;
+    sc_open(&t, NULL);
+    hello(&t);
+    C(&t, "MAIL FROM:<a@example.org>\r\n");
+    S(&t, "250 2.1.0 Ok\r\n");
+    C(&t, "RCPT TO:<b@example.test>\r\n");
+    S(&t, "250 2.1.5 Ok\r\n");
+    C(&t, "DATA\r\n");
+    S(&t, "354 go\r\n");
+    C(&t, "Subject: x\r\n");
+    S(&t, "421 4.4.2 mx Error: timeout exceeded\r\n");
+    sc_finish(&t, SMTPCAP_END_CLOSED);
+    expect_outcome(&t, SMTPCAP_OUTCOME_TEMPFAIL, SMTPCAP_STAGE_DATA, 421, "4.4.2");
+    assert_int_equal(t.sum->messages[0].status, SMTPCAP_MSG_TEMPFAIL);
+    sc_close(&t);
+}
+
+/* An unsolicited 421 with nothing pending also ends the session as a tempfail. */
+static void test_verdict_unsolicited_421_is_tempfail(void **state)
+{
+    (void)state;
+    script t;
+    sc_open(&t, NULL);
+    hello(&t);
+    S(&t, "421 4.3.2 Service shutting down\r\n");
+    sc_finish(&t, SMTPCAP_END_CLOSED);
+    expect_outcome(&t, SMTPCAP_OUTCOME_TEMPFAIL, SMTPCAP_STAGE_EHLO, 421, "4.3.2");
+    sc_close(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_verdict_refused_content_then_accepted_is_partial),
+        cmocka_unit_test(test_verdict_failure_before_starttls_is_encrypted),
+        cmocka_unit_test(test_verdict_bdat_refused_first_reply_kept),
+        cmocka_unit_test(test_verdict_421_during_data_is_tempfail),
+        cmocka_unit_test(test_verdict_unsolicited_421_is_tempfail),
         cmocka_unit_test(test_verdict_delivered_names_queue_id),
         cmocka_unit_test(test_verdict_partial_one_rcpt_refused),
         cmocka_unit_test(test_verdict_partial_second_message_refused),
