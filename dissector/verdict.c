@@ -311,6 +311,7 @@ void verdict_build(smtpcap_session *s, smtpcap_end_reason why)
     sum->bytes[0] = s->bytes[0];
     sum->bytes[1] = s->bytes[1];
     sum->end_reason = why;
+    sum->starttls_unused = s->cap_starttls && !s->starttls_sent && s->tls == SMTPCAP_TLS_NONE;
 
     sum->nauth = s->auths->len;
     s->sum_auth = g_new0(smtpcap_auth_attempt, sum->nauth + 1);

@@ -493,6 +493,7 @@ static void test_verdict_warning_starttls_not_used(void **state)
     quit(&t);
     sc_finish(&t, SMTPCAP_END_CLOSED);
     assert_true(has_warning(t.sum, "the server offered STARTTLS but the client did not use it"));
+    assert_true(t.sum->starttls_unused);
     sc_close(&t);
 }
 
@@ -505,6 +506,7 @@ static void test_verdict_warning_no_starttls_offered(void **state)
     send_message(&t, "a@example.org", "b@example.test", "250 2.0.0 Ok\r\n");
     quit(&t);
     sc_finish(&t, SMTPCAP_END_CLOSED);
+    assert_false(t.sum->starttls_unused);
     assert_int_equal(t.sum->nwarnings, 0);
     sc_close(&t);
 }

@@ -325,13 +325,6 @@ void sc_state_init(void)
 
 /* ---- the verdict ------------------------------------------------------------------------ */
 
-static bool is_starttls_unused(const char *w)
-{
-    /* The decoder words this warning; it is the only place that knows the capability was
-     * offered and left unused (the EHLO reply's meaning lists capabilities, not usage). */
-    return strstr(w, "offered STARTTLS but the client did not use it") != NULL;
-}
-
 static void add_warnings(sc_outcome *o, const smtpcap_summary *sum, bool skip_midstream)
 {
     unsigned n = o->nwarnings + (unsigned)sum->nwarnings;
@@ -341,10 +334,10 @@ static void add_warnings(sc_outcome *o, const smtpcap_summary *sum, bool skip_mi
         const char *t = sum->warnings[i];
         /* The decrypted stream after STARTTLS is decoded "from the middle" on purpose. */
         if (skip_midstream && strstr(t, "capture began after")) continue;
-        if (is_starttls_unused(t)) o->starttls_unused = true;
         w[o->nwarnings++] = wmem_strdup(wmem_file_scope(), t);
     }
     o->warnings = w;
+    if (sum->starttls_unused) o->starttls_unused = true;
 }
 
 static void set_verdict(sc_outcome *o, const smtpcap_summary *sum, bool inner)

@@ -243,6 +243,7 @@ typedef struct {
     const char *const *warnings;
     size_t nwarnings;
     smtpcap_end_reason end_reason;
+    bool starttls_unused; /* the server offered STARTTLS and the client stayed in plaintext */
 } smtpcap_summary;
 
 /* ---- API -------------------------------------------------------------------------------- */
