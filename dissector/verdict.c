@@ -311,6 +311,7 @@ void verdict_build(smtpcap_session *s, smtpcap_end_reason why)
     sum->bytes[0] = s->bytes[0];
     sum->bytes[1] = s->bytes[1];
     sum->end_reason = why;
+    sum->truncated_lines = s->truncated_lines;
     sum->starttls_unused = s->cap_starttls && !s->starttls_sent && s->tls == SMTPCAP_TLS_NONE;
 
     sum->nauth = s->auths->len;

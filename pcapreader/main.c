@@ -223,13 +223,14 @@ static void print_stats(const char *path, const tcp_engine_stats *s, const captu
             G_GUINT64_FORMAT ", gaps %" G_GUINT64_FORMAT " (%" G_GUINT64_FORMAT " bytes missing)\n",
             s->flows, s->evicted, s->timeouts, s->retransmissions, s->overlaps,
             s->overlap_conflicts, s->ooo_segments, s->held_segments, s->gaps, s->gap_bytes);
-    fprintf(stderr, "  sessions %" G_GUINT64_FORMAT ":", t->sessions);
+    fprintf(stderr, "  sessions %" G_GUINT64_FORMAT "%s", t->sessions, t->sessions ? ":" : "");
     for (int i = 0; i <= SMTPCAP_OUTCOME_ENCRYPTED; i++)
         if (t->outcomes[i])
             fprintf(stderr, " %s %" G_GUINT64_FORMAT, smtpcap_outcome_name((smtpcap_outcome_status)i),
                     t->outcomes[i]);
-    fprintf(stderr, "; messages %" G_GUINT64_FORMAT " (%" G_GUINT64_FORMAT " accepted)\n",
-            t->messages, t->accepted_messages);
+    fprintf(stderr, "; messages %" G_GUINT64_FORMAT " (%" G_GUINT64_FORMAT " accepted); "
+            "truncated lines %" G_GUINT64_FORMAT "\n",
+            t->messages, t->accepted_messages, t->truncated_lines);
 }
 
 static void print_file_stats(const char *what, const options *o, const report *rep,
@@ -241,6 +242,7 @@ static void print_file_stats(const char *what, const options *o, const report *r
     t.sessions -= before->sessions;
     t.messages -= before->messages;
     t.accepted_messages -= before->accepted_messages;
+    t.truncated_lines -= before->truncated_lines;
     print_stats(what, tcp_engine_get_stats(e), cs, &t);
 }
 

@@ -186,6 +186,7 @@ static void op_close(void *ctx, void *flow, smtpcap_end_reason why, int64_t ts)
     r->totals.sessions++;
     r->totals.outcomes[sum->outcome.status]++;
     r->totals.messages += sum->nmessages;
+    r->totals.truncated_lines += sum->truncated_lines;
     for (size_t i = 0; i < sum->nmessages; i++)
         if (sum->messages[i].status == SMTPCAP_MSG_ACCEPTED) r->totals.accepted_messages++;
     g_hash_table_remove(r->open, rs);

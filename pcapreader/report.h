@@ -37,6 +37,7 @@ typedef struct report_totals {
     uint64_t sessions;
     uint64_t outcomes[SMTPCAP_OUTCOME_ENCRYPTED + 1];
     uint64_t messages, accepted_messages;
+    uint64_t truncated_lines;
 } report_totals;
 
 /* One session as the formatters see it. */

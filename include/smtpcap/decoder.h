@@ -244,6 +244,7 @@ typedef struct {
     size_t nwarnings;
     smtpcap_end_reason end_reason;
     bool starttls_unused; /* the server offered STARTTLS and the client stayed in plaintext */
+    uint64_t truncated_lines; /* lines longer than max_line (cut there) */
 } smtpcap_summary;
 
 /* ---- API -------------------------------------------------------------------------------- */
