@@ -200,7 +200,26 @@ bool capture_live(const live_options *lo, tcp_engine *e, capture_stats *st, GErr
         pcap_close(p);
         return false;
     }
-    if (lo->filter && *lo->filter && !apply_filter(p, lo->iface, lo->filter, err)) {
+    /* 802.1Q tags exist only on Ethernet: "vlan" does not even compile on Linux cooked
+     * captures (-i any). */
+    GString *f = g_string_new(NULL);
+    if (lo->ports_expr && *lo->ports_expr) {
+        if (lt == DLT_EN10MB)
+            g_string_printf(f, "(%s) or (vlan and (%s))", lo->ports_expr, lo->ports_expr);
+        else
+            g_string_printf(f, "(%s)", lo->ports_expr);
+    }
+    if (lo->filter && *lo->filter) {
+        if (f->len) {
+            g_string_prepend(f, "(");
+            g_string_append_printf(f, ") and (%s)", lo->filter);
+        } else {
+            g_string_append(f, lo->filter);
+        }
+    }
+    bool fok = f->len == 0 || apply_filter(p, lo->iface, f->str, err);
+    g_string_free(f, TRUE);
+    if (!fok) {
         pcap_close(p);
         return false;
     }

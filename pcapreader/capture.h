@@ -28,7 +28,8 @@ typedef struct capture_stats {
 
 typedef struct live_options {
     const char *iface;
-    const char *filter;      /* full BPF expression, or NULL */
+    const char *ports_expr;  /* "tcp port 25 or ..." (VLAN-tagged too where the link has tags) */
+    const char *filter;      /* the user's -f expression, or NULL */
     const char *write_file;  /* -w: raw packets also go here, or NULL */
     uint64_t count;          /* -c: stop after this many packets, 0 = no limit */
     const char *user;        /* drop root privileges to this user ("nobody") */

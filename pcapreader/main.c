@@ -293,16 +293,9 @@ static void live_tick(void *ctx, int64_t now_us, uint64_t new_drops)
  * by -f. */
 static int run_live(options *o, report *rep)
 {
-    GString *f = g_string_new("(");
+    GString *f = g_string_new(NULL);
     for (guint i = 0; i < o->ports->len; i++)
         g_string_append_printf(f, "%stcp port %u", i ? " or " : "", g_array_index(o->ports, uint16_t, i));
-    g_string_append(f, ")");
-    g_autofree char *ports = g_strdup(f->str);
-    g_string_append_printf(f, " or (vlan and %s)", ports);
-    if (o->filter && *o->filter) {
-        g_string_prepend(f, "(");
-        g_string_append_printf(f, ") and (%s)", o->filter);
-    }
     o->rep.stream = true;
     o->rep.detect = false;
     o->eng.ports = (const uint16_t *)(void *)o->ports->data;
@@ -311,7 +304,8 @@ static int run_live(options *o, report *rep)
     report_init(rep, &o->rep);
     tcp_engine *e = tcp_engine_new(&o->eng, &report_engine_ops, rep);
     live_glue g = { e, rep };
-    live_options lo = { .iface = o->iface, .filter = f->str, .write_file = o->write_file,
+    live_options lo = { .iface = o->iface, .ports_expr = f->str, .filter = o->filter,
+                        .write_file = o->write_file,
                         .count = o->count, .user = o->user, .promisc = o->promisc,
                         .tick = live_tick, .ctx = &g };
     capture_stats cs = { 0 };
