@@ -507,6 +507,8 @@ void smtpcap_session_free(smtpcap_session *s)
     if (s->defer) g_byte_array_free(s->defer, TRUE);
     session_free_pending(s);
     if (s->reply.lines) g_ptr_array_free(s->reply.lines, TRUE);
+    if (s->scratch_join) g_string_free(s->scratch_join, TRUE);
+    if (s->scratch_meaning) g_string_free(s->scratch_meaning, TRUE);
     content_free(&s->content);
     for (guint i = 0; i < s->msgs->len; i++) msg_free(&g_array_index(s->msgs, msg_rec, i));
     g_array_free(s->msgs, TRUE);
@@ -520,7 +522,6 @@ void smtpcap_session_free(smtpcap_session *s)
     g_free(s->helo);
     fail_clear(&s->greeting_fail);
     fail_clear(&s->cand);
-    fail_clear(&s->last_reply);
     verdict_free(s);
     g_free(s);
 }

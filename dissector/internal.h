@@ -212,9 +212,9 @@ struct smtpcap_session {
 
     fail_rec greeting_fail; /* never recovered from */
     fail_rec cand;          /* pre-transaction failure, cleared by later progress */
-    fail_rec last_reply;    /* last reply seen, for "incomplete" */
 
     GPtrArray *warnings;  /* char* */
+    GString *scratch_join, *scratch_meaning; /* reused for every reply (lazily made) */
 
     /* summary built at finish (allocated then: sessions being decoded stay small) */
     smtpcap_summary *sum;

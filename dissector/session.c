@@ -524,14 +524,17 @@ static char *find_queue_id(const char *text)
     return NULL;
 }
 
-static char *join_lines(GPtrArray *lines)
+/* Reply lines joined by spaces, into a buffer the session reuses (one reply at a time). */
+static const char *join_lines(smtpcap_session *s, GPtrArray *lines)
 {
-    GString *g = g_string_new(NULL);
+    if (!s->scratch_join) s->scratch_join = g_string_sized_new(128);
+    GString *g = s->scratch_join;
+    g_string_truncate(g, 0);
     for (guint i = 0; i < lines->len; i++) {
         if (i) g_string_append_c(g, ' ');
         g_string_append(g, g_ptr_array_index(lines, i));
     }
-    return g_string_free(g, FALSE);
+    return g->str;
 }
 
 static void note_capabilities(smtpcap_session *s, GPtrArray *lines, GString *meaning)
@@ -732,18 +735,20 @@ void session_flush_reply(smtpcap_session *s)
     char enh[SMTPCAP_ENHANCED_MAX] = "";
     size_t el = codes_parse_enhanced(first, strlen(first), &cls, &subj, &det);
     if (el && cls == code / 100)
-        g_snprintf(enh, sizeof enh, "%d.%d.%d", cls, subj, det);
+        memcpy(enh, first, MIN(el, sizeof enh - 1)); /* the code as written: "5.1.1" */
     else
         cls = subj = det = -1;
 
     smtpcap_stage stage = have ? verb_stage(cmd.verb) : s->stage;
-    char *joined = join_lines(r->lines);
+    const char *joined = join_lines(s, r->lines);
     char desc[512];
     codes_describe(desc, sizeof desc, stage,
                    have && (cmd.verb == V_DATA_END || (cmd.verb == V_BDAT && cmd.bdat_last)), code,
                    cls, subj, det,
                    joined);
-    GString *meaning = g_string_new(desc);
+    if (!s->scratch_meaning) s->scratch_meaning = g_string_sized_new(128);
+    GString *meaning = s->scratch_meaning;
+    g_string_assign(meaning, desc);
     if (have && cmd.verb == V_EHLO && code == 250) note_capabilities(s, r->lines, meaning);
     if (have && cmd.verb == V_AUTH && code == 334) {
         char *d = auth_prompt_decoded(first);
@@ -766,14 +771,11 @@ void session_flush_reply(smtpcap_session *s)
     ev.u.reply.enhanced_meaning = enh[0] ? codes_enhanced_meaning(cls, subj, det) : NULL;
     emit(s, &ev);
 
-    fail_set(&s->last_reply, stage, code, enh, cls, subj, det, joined);
     if (!have && code == 421 && !s->cand.set)
         fail_set(&s->cand, stage == SMTPCAP_STAGE_NONE ? SMTPCAP_STAGE_CONNECT : stage, code,
                  enh[0] ? enh : NULL, cls, subj, det, joined);
     apply_reply(s, have ? &cmd : NULL, code, enh[0] ? enh : NULL, cls, subj, det, joined,
                 r->start, r->end - r->start, r->ts_us);
-    g_string_free(meaning, TRUE);
-    g_free(joined);
     g_ptr_array_set_size(r->lines, 0);
     r->cut = false;
     if (!s->blocked) session_replay_deferred(s);

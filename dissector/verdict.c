@@ -253,11 +253,9 @@ static void decide(smtpcap_session *s, smtpcap_end_reason why)
         hint = "TLS hid the rest of the session: the server's logs (or a TLS key log in "
                "Wireshark) tell what happened";
     } else if (session_incomplete(s, why, any_incomplete)) {
-        fail_rec *l = &s->last_reply;
         smtpcap_stage st = s->stage;
         if (s->pq_len) st = s->pq[s->pq_head].verb == V_GREETING ? SMTPCAP_STAGE_CONNECT : st;
         /* No final answer: nothing to quote (the transcript shows the last reply). */
-        (void)l;
         set_outcome(s, SMTPCAP_OUTCOME_INCOMPLETE, st, 0, NULL, NULL);
         hint = why == SMTPCAP_END_RESET
                    ? "the connection was reset before the server gave a final answer: the mail "
