@@ -93,34 +93,32 @@ static lp_status skip_vlan_tags(const uint8_t *p, size_t cap, size_t *off, uint1
     return LP_OK;
 }
 
-static lp_status link_ether(const uint8_t *p, size_t cap, l3_loc *loc)
+/* A link header of fixed length with the ethertype at type_off, then optional VLAN tags.
+ * type <= 1500 would be an 802.3 length (LLC/SNAP): never IP/TCP in SMTP captures. */
+static lp_status link_fixed(const uint8_t *p, size_t cap, l3_loc *loc, size_t hdr_len,
+                            size_t type_off)
 {
-    if (cap < 14)
+    if (cap < hdr_len)
         return LP_MALFORMED;
-    uint16_t type = rd16(p + 12);
-    size_t off = 14;
+    uint16_t type = rd16(p + type_off);
+    size_t off = hdr_len;
     lp_status st = skip_vlan_tags(p, cap, &off, &type);
     if (st != LP_OK)
         return st;
-    /* type <= 1500 is an 802.3 length (LLC/SNAP): never IP/TCP in SMTP captures. */
     loc->off = off;
     loc->proto = ethertype_l3(type);
     return LP_OK;
 }
 
+static lp_status link_ether(const uint8_t *p, size_t cap, l3_loc *loc)
+{
+    return link_fixed(p, cap, loc, 14, 12);
+}
+
 /* Linux cooked v1: pkttype(2) hatype(2) halen(2) addr(8) protocol(2). */
 static lp_status link_sll(const uint8_t *p, size_t cap, l3_loc *loc)
 {
-    if (cap < 16)
-        return LP_MALFORMED;
-    uint16_t type = rd16(p + 14);
-    size_t off = 16;
-    lp_status st = skip_vlan_tags(p, cap, &off, &type);
-    if (st != LP_OK)
-        return st;
-    loc->off = off;
-    loc->proto = ethertype_l3(type);
-    return LP_OK;
+    return link_fixed(p, cap, loc, 16, 14);
 }
 
 /* Linux cooked v2: protocol(2) reserved(2) ifindex(4) hatype(2) pkttype(1) halen(1) addr(8). */
