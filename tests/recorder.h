@@ -21,9 +21,14 @@
 #define SMTPCAP_TEST_RECORDER_H
 
 #include <glib.h>
+#include <setjmp.h>
+#include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+
+#include <cmocka.h>
 
 #include <smtpcap/decoder.h>
 
@@ -291,6 +296,24 @@ static inline void sc_close(script *t)
 }
 
 /* True if the recorded events contain this exact line (without its newline). */
+/* The recorded events equal want, and every string the decoder handed out was valid. */
+static inline void sc_expect_events(const script *t, const char *want)
+{
+    assert_string_equal(t->rec.out->str, want);
+    assert_int_equal(t->rec.bad_strings, 0);
+}
+
+/* A summary warning containing needle (exact: equal to it). */
+static inline bool sum_has_warning_in(const smtpcap_summary *s, const char *needle, bool exact)
+{
+    for (size_t i = 0; i < s->nwarnings; i++)
+        if (exact ? strcmp(s->warnings[i], needle) == 0 : strstr(s->warnings[i], needle) != NULL)
+            return true;
+    return false;
+}
+#define sum_has_warning(s, needle) sum_has_warning_in((s), (needle), false)
+#define sum_has_warning_exact(s, needle) sum_has_warning_in((s), (needle), true)
+
 static inline bool sc_has_line(const script *t, const char *line)
 {
     const char *p = t->rec.out->str;

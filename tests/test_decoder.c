@@ -22,11 +22,6 @@
 #define GREETING "220 mx.example.test ESMTP\r\n"
 #define EV_GREETING "CONNECT S reply 220 \"mx.example.test ESMTP\" to=(greeting)\n"
 
-static void expect_events(const script *t, const char *want)
-{
-    assert_string_equal(t->rec.out->str, want);
-    assert_int_equal(t->rec.bad_strings, 0);
-}
 
 /* The summary line that starts with prefix (without its newline), for focused checks. */
 static char *sum_line(const script *t, const char *prefix)
@@ -51,12 +46,6 @@ static void expect_sum_line(const script *t, const char *prefix, const char *wan
     g_free(got);
 }
 
-static bool has_warning(const smtpcap_summary *s, const char *needle)
-{
-    for (size_t i = 0; i < s->nwarnings; i++)
-        if (strstr(s->warnings[i], needle)) return true;
-    return false;
-}
 
 /* Greeting, EHLO and a plain MAIL/RCPT/DATA up to the 354. */
 static void open_transaction(script *t)
@@ -110,7 +99,7 @@ static void test_decoder_greeting_and_ehlo_capabilities(void **state)
         "EHLO/HELO accepted; server offers: PIPELINING, SIZE 10240000, STARTTLS, "
         "AUTH PLAIN LOGIN, 8BITMIME",
         "closing connection");
-    expect_events(&t, want);
+    sc_expect_events(&t, want);
     g_free(want);
     assert_string_equal(t.sum_text,
                         "tls=none helo=client.example.org midstream=0 gaps=0\n"
@@ -142,7 +131,7 @@ static void test_decoder_lower_case_verbs(void **state)
     C(&t, "quit\r\n");
     S(&t, "221 Bye\r\n");
     sc_finish(&t, SMTPCAP_END_CLOSED);
-    expect_events(&t,
+    sc_expect_events(&t,
                   EV_GREETING
                   "EHLO C command EHLO arg=\"client.example.org\" line=\"ehlo client.example.org\"\n"
                   "EHLO S reply 250 \"mx.example.test\" to=EHLO\n"
@@ -178,7 +167,7 @@ static void test_decoder_pipelining_pairs_replies(void **state)
     C(&t, "Subject: p\r\n\r\nbody\r\n.\r\nQUIT\r\n");
     S(&t, "250 2.0.0 Ok: queued as 4F2A1\r\n221 2.0.0 Bye\r\n");
     sc_finish(&t, SMTPCAP_END_CLOSED);
-    expect_events(&t,
+    sc_expect_events(&t,
                   EV_GREETING
                   "EHLO C command EHLO arg=\"c.example.org\" line=\"EHLO c.example.org\"\n"
                   "EHLO S reply 250 \"mx.example.test|PIPELINING\" to=EHLO\n"
@@ -216,7 +205,7 @@ static void test_decoder_data_bytes_before_354_are_held(void **state)
     S(&t, "354 go\r\n");
     S(&t, "250 2.0.0 Ok\r\n");
     sc_finish(&t, SMTPCAP_END_CLOSED);
-    expect_events(&t, EV_OPEN
+    sc_expect_events(&t, EV_OPEN
                       "DATA C command DATA arg=\"\" line=\"DATA\"\n"
                       "DATA S reply 354 \"go\" to=DATA\n"
                       "DATA C message size=45 complete subject=\"early\"\n"
@@ -239,7 +228,7 @@ static void test_decoder_data_refused_keeps_command_mode(void **state)
     C(&t, "QUIT\r\n");
     S(&t, "221 2.0.0 Bye\r\n");
     sc_finish(&t, SMTPCAP_END_CLOSED);
-    expect_events(&t, EV_OPEN
+    sc_expect_events(&t, EV_OPEN
                       "DATA C command DATA arg=\"\" line=\"DATA\"\n"
                       "DATA S reply 554 5.5.1 \"5.5.1 Error: no valid recipients\" to=DATA\n"
                       "OTHER C command NOOP arg=\"\" line=\"NOOP\"\n"
@@ -267,7 +256,7 @@ static void test_decoder_dot_stuffing_undone(void **state)
     C(&t, "Subject: dots\r\n\r\n..foo\r\n..\r\nplain\r\n.\r\n");
     S(&t, "250 2.0.0 Ok\r\n");
     sc_finish(&t, SMTPCAP_END_CLOSED);
-    expect_events(&t, EV_OPEN
+    sc_expect_events(&t, EV_OPEN
                       "DATA C command DATA arg=\"\" line=\"DATA\"\n"
                       "DATA S reply 354 \"go\" to=DATA\n"
                       "DATA C message size=33 complete subject=\"dots\"\n"
@@ -300,7 +289,7 @@ static void test_decoder_headers_noted(void **state)
     S(&t, "250 2.0.0 Ok\r\n");
     sc_finish(&t, SMTPCAP_END_CLOSED);
     /* 33+22+21+14+38+31+26+2+23 = 210 */
-    expect_events(&t, EV_OPEN
+    sc_expect_events(&t, EV_OPEN
                       "DATA C command DATA arg=\"\" line=\"DATA\"\n"
                       "DATA S reply 354 \"go\" to=DATA\n"
                       "DATA C message size=210 complete subject=\"first part second part\" "
@@ -368,7 +357,7 @@ static void test_decoder_bdat_chunks_by_byte_count(void **state)
     C(&t, "QUIT\r\n");
     S(&t, "250 2.0.0 Ok: 33 bytes queued as 9C1D2\r\n221 2.0.0 Bye\r\n");
     sc_finish(&t, SMTPCAP_END_CLOSED);
-    expect_events(&t,
+    sc_expect_events(&t,
                   EV_GREETING
                   "EHLO C command EHLO arg=\"c.example.org\" line=\"EHLO c.example.org\"\n"
                   "EHLO S reply 250 \"mx.example.test|CHUNKING\" to=EHLO\n"
@@ -406,7 +395,7 @@ static void test_decoder_bdat_zero_last(void **state)
     C(&t, "BDAT 0 LAST\r\n");
     S(&t, "250 Ok: queued as ZZ1\r\n");
     sc_finish(&t, SMTPCAP_END_CLOSED);
-    expect_events(&t,
+    sc_expect_events(&t,
                   EV_GREETING
                   "EHLO C command EHLO arg=\"c.example.org\" line=\"EHLO c.example.org\"\n"
                   "EHLO S reply 250 \"mx.example.test\" to=EHLO\n"
@@ -445,7 +434,7 @@ static void test_decoder_gap_inside_bdat_chunk(void **state)
     C(&t, "QUIT\r\n");
     S(&t, "250 Ok: queued as GQ1\r\n221 Bye\r\n");
     sc_finish(&t, SMTPCAP_END_CLOSED);
-    expect_events(&t,
+    sc_expect_events(&t,
                   EV_GREETING
                   "EHLO C command EHLO arg=\"c.example.org\" line=\"EHLO c.example.org\"\n"
                   "EHLO S reply 250 \"mx.example.test\" to=EHLO\n"
@@ -483,7 +472,7 @@ static void test_decoder_rset_aborts_transaction(void **state)
     C(&t, "QUIT\r\n");
     S(&t, "221 2.0.0 Bye\r\n");
     sc_finish(&t, SMTPCAP_END_CLOSED);
-    expect_events(&t, EV_OPEN
+    sc_expect_events(&t, EV_OPEN
                       "RSET C command RSET arg=\"\" line=\"RSET\"\n"
                       "RSET S reply 250 2.0.0 \"2.0.0 Ok\" to=RSET\n"
                       "QUIT C command QUIT arg=\"\" line=\"QUIT\"\n"
@@ -513,7 +502,7 @@ static void test_decoder_starttls_accepted_ends_plaintext(void **state)
     S(&t, "\x16\x03\x03\x00\x02hi");
     S(&t, "250 2.1.0 Ok\r\n");
     sc_finish(&t, SMTPCAP_END_CLOSED);
-    expect_events(&t,
+    sc_expect_events(&t,
                   EV_GREETING
                   "EHLO C command EHLO arg=\"c.example.org\" line=\"EHLO c.example.org\"\n"
                   "EHLO S reply 250 \"mx.example.test|STARTTLS\" to=EHLO\n"
@@ -538,7 +527,7 @@ static void test_decoder_starttls_pipelined_plaintext_flagged(void **state)
     C(&t, "STARTTLS\r\nRSET\r\n");
     S(&t, "220 Ready\r\n");
     sc_finish(&t, SMTPCAP_END_CLOSED);
-    expect_events(&t,
+    sc_expect_events(&t,
                   EV_GREETING
                   "EHLO C command EHLO arg=\"c.example.org\" line=\"EHLO c.example.org\"\n"
                   "EHLO S reply 250 \"mx.example.test|STARTTLS\" to=EHLO\n"
@@ -547,7 +536,7 @@ static void test_decoder_starttls_pipelined_plaintext_flagged(void **state)
                   "TLS S tls starttls\n"
                   "TLS C anomaly PLAINTEXT_AFTER_STARTTLS \"client sent 6 bytes of plaintext after "
                   "STARTTLS, before the TLS handshake\"\n");
-    assert_true(has_warning(t.sum, "plaintext sent after STARTTLS"));
+    assert_true(sum_has_warning(t.sum, "plaintext sent after STARTTLS"));
     sc_close(&t);
 }
 
@@ -564,7 +553,7 @@ static void test_decoder_starttls_refused_stays_plaintext(void **state)
     C(&t, "MAIL FROM:<a@example.org>\r\n");
     S(&t, "250 OK\r\n");
     sc_finish(&t, SMTPCAP_END_CAPTURE);
-    expect_events(&t,
+    sc_expect_events(&t,
                   EV_GREETING
                   "EHLO C command EHLO arg=\"c.example.org\" line=\"EHLO c.example.org\"\n"
                   "EHLO S reply 250 \"mx.example.test|STARTTLS\" to=EHLO\n"
@@ -573,7 +562,7 @@ static void test_decoder_starttls_refused_stays_plaintext(void **state)
                   "MAIL C command MAIL arg=\"FROM:<a@example.org>\" line=\"MAIL FROM:<a@example.org>\"\n"
                   "MAIL S reply 250 \"OK\" to=MAIL\n");
     assert_int_equal(t.sum->tls, SMTPCAP_TLS_NONE);
-    assert_true(has_warning(t.sum, "STARTTLS was refused"));
+    assert_true(sum_has_warning(t.sum, "STARTTLS was refused"));
     sc_close(&t);
 }
 
@@ -588,7 +577,7 @@ static void test_decoder_implicit_tls(void **state)
     C(&t, "EHLO looks-like-smtp\r\n");
     S(&t, "220 looks like a greeting\r\n");
     sc_finish(&t, SMTPCAP_END_CLOSED);
-    expect_events(&t, "TLS C tls implicit\n");
+    sc_expect_events(&t, "TLS C tls implicit\n");
     assert_string_equal(t.sum_text, "tls=implicit helo=(null) midstream=0 gaps=0\n"
                                     "outcome encrypted TLS -\n");
     sc_close(&t);
@@ -613,7 +602,7 @@ static void test_decoder_gap_in_command_stream(void **state)
     C(&t, "example.test>\r\nNOOP\r\n");               /* 75..89: tail of the cut line, dropped */
     S(&t, "250 Ok\r\n");
     sc_finish(&t, SMTPCAP_END_CAPTURE);
-    expect_events(&t,
+    sc_expect_events(&t,
                   "CONNECT S reply 220 \"mx.example.test ESMTP\" to=(greeting) @0+27\n"
                   "EHLO C command EHLO arg=\"c.example.org\" line=\"EHLO c.example.org\" @0+20\n"
                   "EHLO S reply 250 \"mx.example.test\" to=EHLO @27+21\n"
@@ -625,7 +614,7 @@ static void test_decoder_gap_in_command_stream(void **state)
                   "MAIL S reply 250 \"Ok\" to=MAIL @48+8\n");
     assert_int_equal(t.sum->gap_bytes, 17);
     assert_int_equal(t.sum->bytes[0], 96 - 17);
-    assert_true(has_warning(t.sum, "17 bytes missing from the capture"));
+    assert_true(sum_has_warning(t.sum, "17 bytes missing from the capture"));
     sc_close(&t);
 }
 
@@ -646,7 +635,7 @@ static void test_decoder_gap_in_data_body_loses_dot(void **state)
     C(&t, "QUIT\r\n");
     S(&t, "221 2.0.0 Bye\r\n");
     sc_finish(&t, SMTPCAP_END_CLOSED);
-    expect_events(&t, EV_OPEN
+    sc_expect_events(&t, EV_OPEN
                       "DATA C command DATA arg=\"\" line=\"DATA\"\n"
                       "DATA S reply 354 \"go\" to=DATA\n"
                       "DATA C gap 30\n"
@@ -663,7 +652,7 @@ static void test_decoder_gap_in_data_body_loses_dot(void **state)
     assert_int_equal(t.sum->messages[0].status, SMTPCAP_MSG_ACCEPTED);
     assert_string_equal(t.sum->messages[0].queue_id, "Q1");
     expect_sum_line(&t, "outcome ", "outcome delivered DATA 250/2.0.0 \"2.0.0 Ok: queued as Q1\"");
-    assert_true(has_warning(t.sum, "message 1: part of its content is missing"));
+    assert_true(sum_has_warning(t.sum, "message 1: part of its content is missing"));
     sc_close(&t);
 }
 
@@ -684,7 +673,7 @@ static void test_decoder_long_line_truncated(void **state)
     C(&t, l->str);
     S(&t, "250 Ok\r\n250 Ok\r\n");
     sc_finish(&t, SMTPCAP_END_CAPTURE);
-    expect_events(&t,
+    sc_expect_events(&t,
                   EV_GREETING
                   "OTHER C anomaly LINE_TOO_LONG \"command line longer than 64 bytes: truncated\"\n"
                   "OTHER C command NOOP arg=\"abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefg\" "
@@ -692,7 +681,7 @@ static void test_decoder_long_line_truncated(void **state)
                   "OTHER C command NOOP arg=\"short\" line=\"NOOP short\"\n"
                   "OTHER S reply 250 \"Ok\" to=NOOP\n"
                   "OTHER S reply 250 \"Ok\" to=NOOP\n");
-    assert_true(has_warning(t.sum, "1 line(s) longer than 64 bytes were truncated"));
+    assert_true(sum_has_warning(t.sum, "1 line(s) longer than 64 bytes were truncated"));
     g_string_free(l, TRUE);
     sc_close(&t);
 }
@@ -713,7 +702,7 @@ static void test_decoder_bare_lf_line_endings(void **state)
     S(&t, "250 Ok\n");
     sc_finish(&t, SMTPCAP_END_CLOSED);
     /* a bare LF is noted once per direction (it is what SMTP smuggling plays on) */
-    expect_events(&t,
+    sc_expect_events(&t,
                   "CONNECT S anomaly BARE_LF \"server line ended by a bare LF\"\n"
                   EV_GREETING
                   "CONNECT C anomaly BARE_LF \"client line ended by a bare LF\"\n"
@@ -743,10 +732,10 @@ static void test_decoder_reply_without_command(void **state)
     S(&t, GREETING);
     S(&t, "250 unsolicited\r\n");
     sc_finish(&t, SMTPCAP_END_CAPTURE);
-    expect_events(&t, EV_GREETING
+    sc_expect_events(&t, EV_GREETING
                       "CONNECT S anomaly REPLY_UNEXPECTED \"250 reply with no command waiting for it\"\n"
                       "CONNECT S reply 250 \"unsolicited\" to=(null)\n");
-    assert_true(has_warning(t.sum, "1 reply(ies) answered no command seen in the capture"));
+    assert_true(sum_has_warning(t.sum, "1 reply(ies) answered no command seen in the capture"));
     sc_close(&t);
 }
 
@@ -790,7 +779,7 @@ static void test_decoder_enhanced_class_mismatch_ignored(void **state)
     C(&t, "VRFY bob\r\n");
     S(&t, "550 2.0.0 contradictory\r\n");
     sc_finish(&t, SMTPCAP_END_CAPTURE);
-    expect_events(&t, EV_GREETING
+    sc_expect_events(&t, EV_GREETING
                       "OTHER C command NOOP arg=\"\" line=\"NOOP\"\n"
                       "OTHER S reply 250 \"5.1.1 odd but fine\" to=NOOP\n"
                       "OTHER C command VRFY arg=\"bob\" line=\"VRFY bob\"\n"
@@ -813,12 +802,12 @@ static void test_decoder_midstream_partial_first_line_skipped(void **state)
     C(&t, "QUIT\r\n");
     S(&t, "221 Bye\r\n");
     sc_finish(&t, SMTPCAP_END_CLOSED);
-    expect_events(&t, "RCPT C command RCPT arg=\"TO:<b@example.test>\" line=\"RCPT TO:<b@example.test>\"\n"
+    sc_expect_events(&t, "RCPT C command RCPT arg=\"TO:<b@example.test>\" line=\"RCPT TO:<b@example.test>\"\n"
                       "RCPT S reply 250 2.1.5 \"2.1.5 Ok\" to=RCPT\n"
                       "QUIT C command QUIT arg=\"\" line=\"QUIT\"\n"
                       "QUIT S reply 221 \"Bye\" to=QUIT\n");
     assert_true(t.sum->midstream);
-    assert_true(has_warning(t.sum, "the capture began after the session started"));
+    assert_true(sum_has_warning(t.sum, "the capture began after the session started"));
     sc_close(&t);
 }
 
@@ -834,7 +823,7 @@ static void test_decoder_midstream_at_line_boundary_kept(void **state)
     C(&t, "RCPT TO:<b@example.test>\r\n");
     S(&t, "250 2.1.5 Ok\r\n");
     sc_finish(&t, SMTPCAP_END_CAPTURE);
-    expect_events(&t, "MAIL C command MAIL arg=\"FROM:<a@example.org>\" line=\"MAIL FROM:<a@example.org>\"\n"
+    sc_expect_events(&t, "MAIL C command MAIL arg=\"FROM:<a@example.org>\" line=\"MAIL FROM:<a@example.org>\"\n"
                       "MAIL S reply 250 2.1.0 \"2.1.0 Ok\" to=MAIL\n"
                       "RCPT C command RCPT arg=\"TO:<b@example.test>\" line=\"RCPT TO:<b@example.test>\"\n"
                       "RCPT S reply 250 2.1.5 \"2.1.5 Ok\" to=RCPT\n");
@@ -905,7 +894,7 @@ static void test_decoder_strings_are_clean_utf8(void **state)
     static const char rep[] = "250 ok \x00\x7f\xfe\r\n";
     sc_feed(&t, SMTPCAP_DIR_SERVER, rep, sizeof rep - 1);
     sc_finish(&t, SMTPCAP_END_CAPTURE);
-    expect_events(&t, EV_GREETING
+    sc_expect_events(&t, EV_GREETING
                       "OTHER C command NOOP arg=\"a\\x00b\\xFFc\\x1Bd\te\xc3\xa9" "f\\xC0\\xAF\" "
                       "line=\"NOOP a\\x00b\\xFFc\\x1Bd\te\xc3\xa9" "f\\xC0\\xAF\"\n"
                       "OTHER S reply 250 \"ok \\x00\\x7F\\xFE\" to=NOOP\n");

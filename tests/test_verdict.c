@@ -19,12 +19,6 @@
 
 #define GREETING "220 mx.example.test ESMTP\r\n"
 
-static bool has_warning(const smtpcap_summary *s, const char *needle)
-{
-    for (size_t i = 0; i < s->nwarnings; i++)
-        if (strstr(s->warnings[i], needle)) return true;
-    return false;
-}
 
 static void hello(script *t)
 {
@@ -347,7 +341,7 @@ static void test_verdict_starttls_encrypted(void **state)
     expect_outcome(&t, SMTPCAP_OUTCOME_ENCRYPTED, SMTPCAP_STAGE_TLS, 0, NULL);
     assert_null(t.sum->outcome.text);
     assert_int_equal(t.sum->tls, SMTPCAP_TLS_STARTTLS);
-    assert_false(has_warning(t.sum, "STARTTLS but the client did not use it"));
+    assert_false(sum_has_warning(t.sum, "STARTTLS but the client did not use it"));
     sc_close(&t);
 }
 
@@ -492,7 +486,7 @@ static void test_verdict_warning_starttls_not_used(void **state)
     send_message(&t, "a@example.org", "b@example.test", "250 2.0.0 Ok\r\n");
     quit(&t);
     sc_finish(&t, SMTPCAP_END_CLOSED);
-    assert_true(has_warning(t.sum, "the server offered STARTTLS but the client did not use it"));
+    assert_true(sum_has_warning(t.sum, "the server offered STARTTLS but the client did not use it"));
     assert_true(t.sum->starttls_unused);
     sc_close(&t);
 }
@@ -522,7 +516,7 @@ static void test_verdict_warning_gaps(void **state)
     quit(&t);
     sc_finish(&t, SMTPCAP_END_CLOSED);
     assert_int_equal(t.sum->gap_bytes, 12);
-    assert_true(has_warning(t.sum, "12 bytes missing from the capture"));
+    assert_true(sum_has_warning(t.sum, "12 bytes missing from the capture"));
     sc_close(&t);
 }
 
@@ -536,7 +530,7 @@ static void test_verdict_warning_midstream(void **state)
     S(&t, "250 2.1.5 Ok\r\n");
     sc_finish(&t, SMTPCAP_END_CAPTURE);
     assert_true(t.sum->midstream);
-    assert_true(has_warning(t.sum, "the capture began after the session started"));
+    assert_true(sum_has_warning(t.sum, "the capture began after the session started"));
     sc_close(&t);
 }
 
