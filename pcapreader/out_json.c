@@ -78,6 +78,18 @@ static const char *stage_or_null(smtpcap_stage st)
     return st == SMTPCAP_STAGE_NONE ? NULL : smtpcap_stage_name(st);
 }
 
+/* {"type":..,"session":..,"ts":..[,"stage":..]: what every event object starts with. */
+static void ev_head(GString *g, const char *type, const rsession *rs, const smtpcap_event *ev,
+                    bool with_stage)
+{
+    head(g, type, rs);
+    jts(g, ev->ts_us);
+    if (with_stage) {
+        jkey(g, "stage");
+        jstr(g, stage_or_null(ev->stage));
+    }
+}
+
 static void json_begin(rsession *rs) { (void)rs; }
 
 static void json_event(rsession *rs, const smtpcap_event *ev)
@@ -85,18 +97,14 @@ static void json_event(rsession *rs, const smtpcap_event *ev)
     GString *g = rs->out;
     switch (ev->type) {
     case SMTPCAP_EV_COMMAND:
-        head(g, "command", rs);
-        jts(g, ev->ts_us);
-        jkey(g, "stage"); jstr(g, stage_or_null(ev->stage));
+        ev_head(g, "command", rs, ev, true);
         jkey(g, "verb"); jstr(g, ev->u.command.verb);
         jkey(g, "arg"); jstr(g, ev->u.command.arg);
         jkey(g, "line"); jstr(g, ev->u.command.line);
         jkey(g, "truncated"); jbool(g, ev->u.command.truncated);
         break;
     case SMTPCAP_EV_REPLY:
-        head(g, "reply", rs);
-        jts(g, ev->ts_us);
-        jkey(g, "stage"); jstr(g, stage_or_null(ev->stage));
+        ev_head(g, "reply", rs, ev, true);
         jkey(g, "code"); jnum(g, ev->u.reply.code);
         jkey(g, "enhanced"); jstr(g, ev->u.reply.enhanced);
         jkey(g, "lines"); g_string_append_c(g, '[');
@@ -121,29 +129,24 @@ static void json_event(rsession *rs, const smtpcap_event *ev)
         jkey(g, "enhanced_meaning"); jstr(g, ev->u.reply.enhanced_meaning);
         break;
     case SMTPCAP_EV_AUTH:
-        head(g, "auth", rs);
-        jts(g, ev->ts_us);
+        ev_head(g, "auth", rs, ev, false);
         jkey(g, "mechanism"); jstr(g, ev->u.auth.mechanism);
         jkey(g, "step"); jstr(g, smtpcap_auth_step_name(ev->u.auth.step));
         jkey(g, "decoded"); jstr(g, ev->u.auth.decoded);
         jkey(g, "line"); jstr(g, ev->u.auth.line);
         break;
     case SMTPCAP_EV_TLS:
-        head(g, "tls", rs);
-        jts(g, ev->ts_us);
+        ev_head(g, "tls", rs, ev, false);
         jkey(g, "mode"); jstr(g, smtpcap_tls_mode_name(ev->u.tls.mode));
         jkey(g, "note"); jstr(g, "plaintext ends here");
         break;
     case SMTPCAP_EV_GAP:
-        head(g, "gap", rs);
-        jts(g, ev->ts_us);
+        ev_head(g, "gap", rs, ev, false);
         jkey(g, "dir"); jstr(g, ev->dir == SMTPCAP_DIR_CLIENT ? "client" : "server");
         jkey(g, "bytes"); jnum(g, (long long)ev->u.gap.bytes);
         break;
     case SMTPCAP_EV_MESSAGE:
-        head(g, "data", rs);
-        jts(g, ev->ts_us);
-        jkey(g, "stage"); jstr(g, stage_or_null(ev->stage));
+        ev_head(g, "data", rs, ev, true);
         jkey(g, "size"); jnum(g, (long long)ev->u.message.size);
         jkey(g, "complete"); jbool(g, ev->u.message.complete);
         jkey(g, "subject"); jstr(g, ev->u.message.subject);
@@ -154,8 +157,7 @@ static void json_event(rsession *rs, const smtpcap_event *ev)
         jkey(g, "x_mailer"); jstr(g, ev->u.message.x_mailer);
         break;
     case SMTPCAP_EV_ANOMALY:
-        head(g, "anomaly", rs);
-        jts(g, ev->ts_us);
+        ev_head(g, "anomaly", rs, ev, false);
         jkey(g, "dir"); jstr(g, ev->dir == SMTPCAP_DIR_CLIENT ? "client" : "server");
         jkey(g, "text"); jstr(g, ev->u.anomaly.text);
         break;
