@@ -124,16 +124,7 @@ static lp_status link_sll(const uint8_t *p, size_t cap, l3_loc *loc)
 /* Linux cooked v2: protocol(2) reserved(2) ifindex(4) hatype(2) pkttype(1) halen(1) addr(8). */
 static lp_status link_sll2(const uint8_t *p, size_t cap, l3_loc *loc)
 {
-    if (cap < 20)
-        return LP_MALFORMED;
-    uint16_t type = rd16(p);
-    size_t off = 20;
-    lp_status st = skip_vlan_tags(p, cap, &off, &type);
-    if (st != LP_OK)
-        return st;
-    loc->off = off;
-    loc->proto = ethertype_l3(type);
-    return LP_OK;
+    return link_fixed(p, cap, loc, 20, 0);
 }
 
 /* BSD address family values for loopback headers. IPv6 differs per BSD (NetBSD/OpenBSD 24,
